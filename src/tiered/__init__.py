@@ -1,0 +1,101 @@
+"""tiered: web backends on FastAPI that work for every client and get better for capable ones.
+
+The public API is what this module exports; everything else may change between releases.
+
+Example::
+
+    app = FastAPI()
+    tiered.install(app, template_dirs=("templates",))
+
+    @app.get("/hello/{name}")
+    @tiered.view("hello.html", block="greeting")
+    async def hello(name: str) -> Greeting:
+        return Greeting(name=name)
+"""
+
+from tiered.asgi.context import Flash, client_of, flash, session_of
+from tiered.asgi.idempotency import IdempotencyStore, MemoryIdempotencyStore, StoredResponse
+from tiered.asgi.runtime import Runtime
+from tiered.asgi.sessions import MemorySessionStore, Session, SessionStore
+from tiered.core.capabilities import Client, HtmxRequest, read_client
+from tiered.core.errors import (
+    BadRequest,
+    Conflict,
+    CsrfFailed,
+    Forbidden,
+    HTTPProblem,
+    ImproperlyConfigured,
+    MalformedBody,
+    MethodNotAllowed,
+    NotAcceptable,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    TieredError,
+    TooManyRequests,
+    Unauthorized,
+    UnknownVersion,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+from tiered.core.forms import FieldError, FormState
+from tiered.core.negotiation import Negotiated, Representation, negotiate
+from tiered.core.tiers import Reason, Tier, TierPolicy
+from tiered.core.versions import ApiVersion, JsonVersions
+from tiered.fastapi.install import install
+from tiered.fastapi.views import ClientDep, Done, form, read_body, view
+from tiered.settings import TieredSettings
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ApiVersion",
+    "BadRequest",
+    "Client",
+    "ClientDep",
+    "Conflict",
+    "CsrfFailed",
+    "Done",
+    "FieldError",
+    "Flash",
+    "Forbidden",
+    "FormState",
+    "HTTPProblem",
+    "HtmxRequest",
+    "IdempotencyStore",
+    "ImproperlyConfigured",
+    "JsonVersions",
+    "MalformedBody",
+    "MemoryIdempotencyStore",
+    "MemorySessionStore",
+    "MethodNotAllowed",
+    "Negotiated",
+    "NotAcceptable",
+    "NotFound",
+    "PayloadTooLarge",
+    "Reason",
+    "Representation",
+    "Runtime",
+    "ServiceUnavailable",
+    "Session",
+    "SessionStore",
+    "StoredResponse",
+    "Tier",
+    "TierPolicy",
+    "TieredError",
+    "TieredSettings",
+    "TooManyRequests",
+    "Unauthorized",
+    "UnknownVersion",
+    "UnsupportedMediaType",
+    "ValidationFailed",
+    "client_of",
+    "flash",
+    "form",
+    "install",
+    "negotiate",
+    "read_body",
+    "read_client",
+    "session_of",
+    "view",
+]

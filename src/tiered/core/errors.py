@@ -13,8 +13,10 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, ClassVar
+
+from tiered.core.forms import FieldError
 
 
 class TieredError(Exception):
@@ -35,7 +37,9 @@ class HTTPProblem(TieredError):
     status: ClassVar[int] = 500
     code: ClassVar[str] = "internal-error"
     title: ClassVar[str] = "Something went wrong on our side"
-    next_step: ClassVar[str] = "Try again in a moment. If it keeps happening, tell us the request id."
+    next_step: ClassVar[str] = (
+        "Try again in a moment. If it keeps happening, tell us the request id."
+    )
 
     def __init__(
         self,
@@ -119,7 +123,9 @@ class NotAcceptable(HTTPProblem):
 class UnknownVersion(NotAcceptable):
     code = "unknown-version"
     title = "Unknown API version"
-    next_step = "Ask for one of the versions on offer, or leave the version out to get the current one."
+    next_step = (
+        "Ask for one of the versions on offer, or leave the version out to get the current one."
+    )
 
 
 class Conflict(HTTPProblem):
@@ -150,6 +156,22 @@ class ValidationFailed(HTTPProblem):
     code = "validation-failed"
     title = "Some of what you entered needs fixing"
     next_step = "Correct the fields listed and submit again."
+
+    def __init__(self, detail: str | None = None, *, errors: Iterable[FieldError] = ()) -> None:
+        super().__init__(detail)
+        self.errors: tuple[FieldError, ...] = tuple(errors)
+
+    @classmethod
+    def for_field(cls, field: str, message: str, code: str) -> ValidationFailed:
+        """One field's error found by the service layer (``email`` already taken, say).
+
+        Example::
+
+            raise ValidationFailed.for_field("email", "An account with this email exists.", "taken")
+        """
+        return cls(
+            message, errors=(FieldError(field, "/" + field.replace(".", "/"), message, code),)
+        )
 
 
 class TooManyRequests(HTTPProblem):

@@ -1,0 +1,50 @@
+# Two commands on a fresh machine with Python 3.11+ and make: `make run` and `make test`.
+# Everything else (uv, the virtual environment, the locked dependencies) is installed on first use.
+
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+
+.PHONY: run test lint typecheck pytest bench vendor clean sync
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen --python $(PYTHON) --quiet
+	@touch $@
+
+sync: $(VENV)/.synced
+
+run: $(VENV)/.synced ## Serve the app on http://$(HOST):$(PORT)
+	$(BIN)/python -m examples.guestbook --host $(HOST) --port $(PORT)
+
+test: lint typecheck pytest ## Lint, type-check and run the whole test suite
+
+lint: $(VENV)/.synced
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.synced
+	$(BIN)/mypy
+
+pytest: $(VENV)/.synced
+	$(BIN)/pytest
+
+bench: $(VENV)/.synced ## Print what tiered's per-request decisions cost
+	$(BIN)/python -m bench.core_decisions
+
+vendor: ## Re-vendor htmx from the npm registry and verify its pinned hash
+	$(BIN)/python scripts/vendor_htmx.py
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,156 @@
+"""The per-request state tiered keeps in the ASGI scope, and the accessors apps use to reach it."""
+
+from __future__ import annotations
+
+import secrets
+from typing import TYPE_CHECKING, Any, Literal
+
+from starlette.requests import HTTPConnection
+
+from tiered.asgi.sessions import Session
+from tiered.core.capabilities import Client
+from tiered.core.errors import ImproperlyConfigured
+
+if TYPE_CHECKING:
+    from tiered.asgi.runtime import Runtime
+
+SCOPE_KEY = "tiered"
+"""Where the :class:`RequestContext` lives in the ASGI scope."""
+
+FlashLevel = Literal["info", "success", "warning", "error"]
+_FLASH_KEY = "_flash"
+
+
+class RequestContext:
+    """Everything tiered worked out about one request, computed once by the middleware."""
+
+    __slots__ = (
+        "runtime",
+        "client",
+        "headers",
+        "cookies",
+        "request_id",
+        "session",
+        "csrf_failure",
+        "_nonce",
+    )
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        client: Client,
+        headers: dict[str, str],
+        cookies: dict[str, str],
+        request_id: str,
+    ) -> None:
+        self.runtime = runtime
+        self.client = client
+        self.headers = headers
+        self.cookies = cookies
+        self.request_id = request_id
+        self.session: Session | None = None
+        self.csrf_failure: str | None = None
+        self._nonce: str | None = None
+
+    @property
+    def nonce(self) -> str:
+        """This response's CSP nonce, made on first use."""
+        if self._nonce is None:
+            self._nonce = secrets.token_urlsafe(16)
+        return self._nonce
+
+    @property
+    def has_nonce(self) -> bool:
+        return self._nonce is not None
+
+    def get_session(self) -> Session:
+        """The visitor's session, started (and given a cookie) when first written."""
+        if self.session is None:
+            self.session = Session()
+        return self.session
+
+    def csrf_token(self) -> str:
+        return self.runtime.csrf.issue(self.get_session())
+
+    def flash(self, message: str, level: FlashLevel = "success") -> None:
+        session = self.get_session()
+        messages = list(session.get(_FLASH_KEY, []))
+        messages.append([level, message])
+        session[_FLASH_KEY] = messages
+
+    def pop_flashes(self) -> list[Flash]:
+        session = self.session
+        if session is None or _FLASH_KEY not in session:
+            return []
+        raw = session.pop(_FLASH_KEY)
+        return [Flash(str(level), str(message)) for level, message in raw]
+
+    def has_flashes(self) -> bool:
+        return self.session is not None and bool(self.session.get(_FLASH_KEY))
+
+    def idempotency_scope(self) -> str:
+        """Who a submission belongs to, so one visitor's key cannot replay another's result."""
+        auth = self.headers.get("authorization")
+        if auth:
+            import hashlib
+
+            return "token:" + hashlib.sha256(auth.encode("latin-1")).hexdigest()[:32]
+        session = self.session
+        if session is not None and session.id is not None:
+            return "session:" + session.id
+        return "anonymous"
+
+
+class Flash:
+    """A one-time message shown on the next page, in the ``role="status"`` region."""
+
+    __slots__ = ("level", "message")
+
+    def __init__(self, level: str, message: str) -> None:
+        self.level = level
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"Flash({self.level!r}, {self.message!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Flash) and (self.level, self.message) == (other.level, other.message)
+
+    def __hash__(self) -> int:
+        return hash((self.level, self.message))
+
+
+def context_of(connection: HTTPConnection | dict[str, Any]) -> RequestContext:
+    scope = connection if isinstance(connection, dict) else connection.scope
+    try:
+        ctx: RequestContext = scope[SCOPE_KEY]
+    except KeyError:
+        raise ImproperlyConfigured(
+            "tiered is not installed on this app: call tiered.install(app, ...) before serving."
+        ) from None
+    return ctx
+
+
+def client_of(connection: HTTPConnection) -> Client:
+    """The :class:`~tiered.core.capabilities.Client` of a request.
+
+    Example::
+
+        if client_of(request).tier == "core": ...
+    """
+    return context_of(connection).client
+
+
+def session_of(connection: HTTPConnection) -> Session:
+    """The visitor's session (see :mod:`tiered.asgi.sessions`)."""
+    return context_of(connection).get_session()
+
+
+def flash(connection: HTTPConnection, message: str, level: FlashLevel = "success") -> None:
+    """Queue a one-time message for the next page the visitor sees.
+
+    Example::
+
+        flash(request, "Task created.")
+    """
+    context_of(connection).flash(message, level)

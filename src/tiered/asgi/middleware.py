@@ -1,0 +1,284 @@
+"""The one pure-ASGI middleware tiered puts in front of an app.
+
+For each HTTP request, once: read the headers and cookies into a
+:class:`~tiered.core.capabilities.Client` (tier and reasons), load the session, enforce the body
+size limit and CSRF, then let the app run; on the way out add the security headers, the request
+id and the session cookie. An unexpected exception becomes a negotiated 500 with the request id,
+logged here, so no stack trace reaches a client.
+
+It is plain ASGI rather than ``BaseHTTPMiddleware`` because that costs ~150 µs a request here and
+buffers streaming responses; this costs a few microseconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import traceback
+from collections.abc import Awaitable, Callable
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request, cookie_parser
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from tiered.asgi.context import SCOPE_KEY, RequestContext
+from tiered.asgi.csrf import (
+    CSRF_FIELD,
+    CSRF_TOKEN_MISSING,
+    MESSAGES,
+    UNSAFE_METHODS,
+    check_origin,
+    is_bearer,
+)
+from tiered.asgi.problems import problem_response
+from tiered.asgi.runtime import Runtime
+from tiered.asgi.sessions import Session, SessionCookie
+from tiered.core.capabilities import read_client
+from tiered.core.errors import (
+    BadRequest,
+    CsrfFailed,
+    HTTPProblem,
+    InternalError,
+    PayloadTooLarge,
+)
+
+logger = logging.getLogger("tiered")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in scope["headers"]:
+        name = raw_name.decode("latin-1")
+        value = raw_value.decode("latin-1")
+        if name in headers:
+            # Repeated fields are one list (RFC 9110 §5.3); cookies join with '; '.
+            headers[name] += ("; " if name == "cookie" else ", ") + value
+        else:
+            headers[name] = value
+    return headers
+
+
+class TieredMiddleware:
+    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+        self.app = app
+        self.runtime = runtime
+        settings = runtime.settings
+        self._session_cookie_name = settings.session_cookie
+        self._csrf_header = settings.csrf_header.lower()
+        self._max_body = settings.max_body_bytes
+        self._static_headers: list[tuple[bytes, bytes]] = [
+            (b"x-content-type-options", b"nosniff"),
+            (b"referrer-policy", b"strict-origin-when-cross-origin"),
+            (b"x-frame-options", b"DENY"),
+            (b"cross-origin-opener-policy", b"same-origin"),
+        ]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        runtime = self.runtime
+        headers = _headers(scope)
+        cookie_header = headers.get("cookie")
+        cookies = cookie_parser(cookie_header) if cookie_header else {}
+        client = read_client(headers, cookies, runtime.settings.tier_policy)
+        given_id = headers.get("x-request-id")
+        request_id = given_id if given_id and _REQUEST_ID.match(given_id) else secrets.token_hex(8)
+        ctx = RequestContext(runtime, client, headers, cookies, request_id)
+        scope[SCOPE_KEY] = ctx
+
+        raw_session = cookies.get(self._session_cookie_name)
+        if raw_session:
+            session_id = runtime.session_cookie.read(raw_session)
+            if session_id is not None:
+                data = await runtime.sessions.load(session_id)
+                if data is not None:
+                    ctx.session = Session(session_id, data)
+
+        started = False
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                await self._finish_headers(scope, ctx, message)
+            await send(message)
+
+        try:
+            problem = None
+            length = headers.get("content-length")
+            if length is not None:
+                if not length.isdigit():
+                    problem = BadRequest(f"Content-Length {length!r} is not a number of bytes.")
+                elif int(length) > self._max_body:
+                    problem = self._too_large()
+            elif "transfer-encoding" in headers:
+                receive = self._limited(receive)
+            if problem is None and scope["method"] in UNSAFE_METHODS and not is_bearer(headers):
+                problem, receive = await self._check_csrf(scope, receive, ctx)
+            if problem is not None:
+                response = problem_response(Request(scope, receive), ctx, problem)
+                await response(scope, receive, send_wrapper)
+                return
+            await self.app(scope, receive, send_wrapper)
+        except HTTPProblem as exc:  # raised outside a framework's handlers, e.g. by receive()
+            if started:
+                raise
+            await problem_response(Request(scope, receive), ctx, exc)(scope, receive, send_wrapper)
+        except Exception as exc:
+            logger.exception(
+                "Unhandled error in %s %s (request id %s)",
+                scope["method"],
+                scope["path"],
+                request_id,
+                extra={"request_id": request_id},
+            )
+            if started:
+                return
+            debug_text = "".join(traceback.format_exception(exc))
+            response = problem_response(
+                Request(scope, receive), ctx, InternalError(), debug_text=debug_text
+            )
+            await response(scope, receive, send_wrapper)
+
+    def _too_large(self) -> PayloadTooLarge:
+        return PayloadTooLarge(
+            f"The request body is larger than the limit of {self._max_body:,} bytes."
+        )
+
+    def _limited(self, receive: Receive) -> Receive:
+        seen = 0
+        limit = self._max_body
+        too_large = self._too_large
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > limit:
+                    raise too_large()
+            return message
+
+        return limited_receive
+
+    async def _check_csrf(
+        self, scope: Scope, receive: Receive, ctx: RequestContext
+    ) -> tuple[HTTPProblem | None, Receive]:
+        headers = ctx.headers
+        own_origin = f"{scope['scheme']}://{headers.get('host', '')}"
+        reason = check_origin(headers, own_origin, self.runtime.settings.trusted_origins)
+        if reason is not None:
+            return CsrfFailed(reason, MESSAGES[reason]), receive
+        token = headers.get(self._csrf_header)
+        if token is None:
+            content_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+            if content_type in _FORM_TYPES:
+                body = await _read_body(receive, self._max_body, self._too_large)
+                receive = _replay(body, receive)
+                token = await _form_field(scope, body, content_type, CSRF_FIELD)
+        reason = self.runtime.csrf.verify(ctx.session or {}, token)
+        if reason is None:
+            return None, receive
+        if reason != CSRF_TOKEN_MISSING and self.runtime.handles_stale_csrf(scope):
+            # The form view re-shows the form with the input kept and a fresh token.
+            ctx.csrf_failure = reason
+            return None, receive
+        return CsrfFailed(reason, MESSAGES[reason]), receive
+
+    async def _finish_headers(self, scope: Scope, ctx: RequestContext, message: Message) -> None:
+        raw_headers: list[tuple[bytes, bytes]] = list(message.get("headers", []))
+        present = {name.lower() for name, _ in raw_headers}
+        for name, value in self._static_headers:
+            if name not in present:
+                raw_headers.append((name, value))
+        if b"content-security-policy" not in present:
+            content_type = next((v for n, v in raw_headers if n.lower() == b"content-type"), b"")
+            if content_type.startswith(b"text/html"):
+                csp = self.runtime.csp_for_html(ctx.nonce)
+            else:
+                csp = self.runtime.csp_for_data
+            raw_headers.append((b"content-security-policy", csp.encode("latin-1")))
+        if scope["scheme"] == "https" and b"strict-transport-security" not in present:
+            raw_headers.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
+        raw_headers.append((b"x-request-id", ctx.request_id.encode("latin-1")))
+        session = ctx.session
+        if session is not None and session.modified:
+            cookie = await self._save_session(scope, session)
+            raw_headers.append((b"set-cookie", cookie.encode("latin-1")))
+        message["headers"] = raw_headers
+
+    async def _save_session(self, scope: Scope, session: Session) -> str:
+        runtime = self.runtime
+        settings = runtime.settings
+        for old_id in session.previous_ids:
+            await runtime.sessions.delete(old_id)
+        secure = settings.secure_cookies
+        if secure is None:
+            secure = scope["scheme"] == "https"
+        attributes = "; Path=/; HttpOnly; SameSite=Lax" + ("; Secure" if secure else "")
+        name = self._session_cookie_name
+        if session.cleared and not len(session):
+            return f"{name}=; Max-Age=0{attributes}"
+        if session.id is None:
+            session.id = SessionCookie.new_id()
+        await runtime.sessions.save(session.id, session.data(), settings.session_max_age)
+        value = runtime.session_cookie.write(session.id)
+        return f"{name}={value}; Max-Age={settings.session_max_age}{attributes}"
+
+
+async def _read_body(
+    receive: Receive, limit: int, too_large: Callable[[], HTTPProblem]
+) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise too_large()
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, then: Receive | None = None) -> Callable[[], Awaitable[Message]]:
+    """A ``receive`` that gives the already-read body once, then waits on the real one."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if sent:
+            if then is not None:
+                return await then()
+            return {"type": "http.disconnect"}
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return replay
+
+
+async def _form_field(scope: Scope, body: bytes, content_type: str, name: str) -> str | None:
+    if content_type == "application/x-www-form-urlencoded":
+        for key, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
+            if key == name:
+                return value
+        return None
+    request = Request(scope, _replay(body))
+    try:
+        form = await request.form()
+    except Exception:  # a malformed multipart body has no token; the app reports the body itself
+        return None
+    try:
+        value = form.get(name)
+        return value if isinstance(value, str) else None
+    finally:
+        await form.close()

@@ -1,0 +1,106 @@
+"""One app's tiered machinery: settings, templates, static files, sessions, CSRF, idempotency."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.routing import BaseRoute, Match
+from starlette.types import Scope
+
+from tiered.asgi.context import RequestContext
+from tiered.asgi.csrf import CsrfTokens
+from tiered.asgi.idempotency import IdempotencyStore, MemoryIdempotencyStore
+from tiered.asgi.sessions import MemorySessionStore, SessionCookie, SessionStore
+from tiered.asgi.static import StaticAssets
+from tiered.core.forms import FormState
+from tiered.core.negotiation import Representation
+from tiered.jinja.renderer import Renderer
+from tiered.settings import TieredSettings
+
+FORM_ENDPOINT_ATTRIBUTE = "__tiered_form__"
+"""Set on endpoints that re-show their own form when its CSRF token has gone stale."""
+
+TIERED_STATIC = Path(__file__).resolve().parent.parent / "static"
+
+EMPTY_FORM = FormState()
+
+_DEFAULT_CSP: dict[str, str] = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "style-src": "'self'",
+    "img-src": "'self' data:",
+    "font-src": "'self'",
+    "connect-src": "'self'",
+    "object-src": "'none'",
+    "base-uri": "'none'",
+    "form-action": "'self'",
+    "frame-ancestors": "'none'",
+}
+
+
+class Runtime:
+    """Built once by :func:`tiered.install`; every request reaches it through its context."""
+
+    def __init__(
+        self,
+        settings: TieredSettings,
+        *,
+        session_store: SessionStore | None = None,
+        idempotency_store: IdempotencyStore | None = None,
+    ) -> None:
+        self.settings = settings
+        self.sessions: SessionStore = session_store or MemorySessionStore()
+        self.idempotency: IdempotencyStore = idempotency_store or MemoryIdempotencyStore()
+        self.session_cookie = SessionCookie(settings.secret_key)
+        self.csrf = CsrfTokens(settings.secret_key, settings.csrf_max_age)
+        static_dirs = [Path(d) for d in settings.static_dirs] + [TIERED_STATIC]
+        self.static = StaticAssets(static_dirs, settings.static_prefix)
+        self.renderer = Renderer(settings.template_dirs, self.static, debug=settings.debug)
+        self.routes: Callable[[], Sequence[BaseRoute]] = tuple
+        csp = {**_DEFAULT_CSP, **settings.content_security_policy}
+        # The nonce goes into script-src only; a placeholder keeps formatting to one str.replace.
+        csp["script-src"] = csp["script-src"] + " 'nonce-{nonce}'"
+        self._csp_template = "; ".join(f"{k} {v}" for k, v in csp.items())
+        self.csp_for_data = "default-src 'none'; frame-ancestors 'none'"
+
+    def csp_for_html(self, nonce: str) -> str:
+        return self._csp_template.replace("{nonce}", nonce)
+
+    def base_context(
+        self, request: Request, ctx: RequestContext, representation: Representation
+    ) -> dict[str, Any]:
+        """What every template sees (see the template contract in the docs)."""
+        return {
+            "request": request,
+            "client": ctx.client,
+            "representation": representation,
+            "csp_nonce": ctx.nonce,
+            "form": EMPTY_FORM,
+        }
+
+    def handles_stale_csrf(self, scope: Scope) -> bool:
+        """Whether a tiered form view will answer this request (and re-show the form itself).
+
+        Only asked when a CSRF token fails, so the route matching costs nothing on the normal path.
+        """
+        for route in self.routes():
+            if not getattr(getattr(route, "endpoint", None), FORM_ENDPOINT_ATTRIBUTE, False):
+                continue
+            match, _ = route.matches(scope)
+            if match is Match.FULL:
+                return True
+        return False
+
+
+_SAFE_NEXT = re.compile(r"^/(?!/)[^\s\\]*$")
+
+
+def safe_next(value: str | None, default: str = "/") -> str:
+    """A local path to go back to; anything else (another host, a scheme) becomes ``default``."""
+    if value and _SAFE_NEXT.match(value):
+        return value
+    return default

@@ -1,0 +1,123 @@
+"""``install(app, ...)``: put tiered on a FastAPI (or Starlette) app in one call."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from tiered.asgi.context import context_of
+from tiered.asgi.idempotency import IdempotencyStore
+from tiered.asgi.middleware import TieredMiddleware
+from tiered.asgi.problems import problem_from_errors, problem_from_http_exception, problem_response
+from tiered.asgi.runtime import Runtime, safe_next
+from tiered.asgi.sessions import SessionStore
+from tiered.core.capabilities import CHOICE_COOKIE
+from tiered.core.errors import BadRequest, HTTPProblem, NotFound
+from tiered.core.forms import FieldError
+from tiered.fastapi.openapi import install_openapi
+from tiered.settings import TieredSettings
+
+_CHOICE_MAX_AGE = 365 * 24 * 3600
+
+
+def install(
+    app: Starlette,
+    settings: TieredSettings | None = None,
+    *,
+    session_store: SessionStore | None = None,
+    idempotency_store: IdempotencyStore | None = None,
+    **setting_overrides: Any,
+) -> Runtime:
+    """Install tiered on ``app``: middleware, error handlers, static files, tiered's endpoints.
+
+    Settings come from ``settings``, else from ``TIERED_*`` environment variables; keyword
+    arguments override single fields (``template_dirs=("templates",)``).
+
+    Example::
+
+        app = FastAPI()
+        tiered.install(app, template_dirs=("templates",), secret_key=os.environ["SECRET_KEY"])
+    """
+    if settings is None:
+        settings = TieredSettings.from_environ(**setting_overrides)
+    elif setting_overrides:
+        settings = settings.replace(**setting_overrides)
+    runtime = Runtime(settings, session_store=session_store, idempotency_store=idempotency_store)
+    app.state.tiered = runtime
+
+    async def on_problem(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPProblem)
+        return problem_response(request, context_of(request), exc)
+
+    async def on_http_exception(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        problem = problem_from_http_exception(exc)
+        if isinstance(problem, NotFound) and problem.detail is None:
+            problem = NotFound(f"There is no page at {request.url.path}.")
+        return problem_response(request, context_of(request), problem)
+
+    async def on_request_validation(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        return problem_response(request, context_of(request), _request_problem(exc))
+
+    app.add_exception_handler(HTTPProblem, on_problem)
+    app.add_exception_handler(HTTPException, on_http_exception)
+    if isinstance(app, FastAPI):
+        app.add_exception_handler(RequestValidationError, on_request_validation)
+        install_openapi(app)
+    app.add_middleware(TieredMiddleware, runtime=runtime)
+
+    prefix = settings.internal_prefix
+    app.router.routes.append(
+        Route(f"{settings.static_prefix}/{{path:path}}", runtime.static, methods=["GET", "HEAD"])
+    )
+    app.router.routes.append(
+        Route(f"{prefix}/version", _version_switch, methods=["GET"], name="tiered_version")
+    )
+    # Read at the time of need, so routes added after install() count too.
+    runtime.routes = lambda: app.router.routes
+    return runtime
+
+
+def _request_problem(exc: RequestValidationError) -> HTTPProblem:
+    errors = []
+    for item in exc.errors():
+        location = [str(p) for p in item.get("loc", ())]
+        where = location[0] if location else ""
+        name = ".".join(location[1:]) if len(location) > 1 else where
+        if where == "body":
+            pointer = "/" + "/".join(location[1:])
+        else:
+            pointer = ""
+        message = f"The {where} parameter {name!r} is not valid: {item.get('msg', 'invalid value')}."
+        if where == "body":
+            message = f"{name or 'The body'}: {item.get('msg', 'invalid value')}."
+        errors.append(FieldError(name, pointer, message, str(item.get("type", "invalid"))))
+    if errors and all(e.pointer == "" for e in errors):
+        # Query, path or header values: the address is wrong, not a form.
+        return BadRequest(" ".join(e.message for e in errors), extra={"errors": [e.as_problem_member() for e in errors]})
+    return problem_from_errors(errors)
+
+
+async def _version_switch(request: Request) -> Response:
+    """The "basic version" link: remember the visitor's choice in a cookie and go back."""
+    choice = request.query_params.get("choice", "")
+    target = safe_next(request.query_params.get("next"))
+    response = RedirectResponse(target, status_code=303)
+    secure = request.url.scheme == "https"
+    if choice in ("basic", "full"):
+        response.set_cookie(
+            CHOICE_COOKIE, choice, max_age=_CHOICE_MAX_AGE, httponly=True, samesite="lax", secure=secure
+        )
+    elif choice == "auto":
+        response.delete_cookie(CHOICE_COOKIE, httponly=True, samesite="lax", secure=secure)
+    else:
+        raise BadRequest(f"Unknown choice {choice!r}; expected 'basic', 'full' or 'auto'.")
+    return response

@@ -1,0 +1,138 @@
+"""Turn a handler's data into the negotiated response: a page, a fragment, or JSON.
+
+This is the render path every tiered view takes, so it is written to do each thing once: the
+Client and the negotiation were computed before the handler ran, the handler's result is
+serialized once by Pydantic's own JSON serializer (validated only if it is not already an instance
+of the declared type), and templates come compiled from Jinja's cache.
+"""
+
+from __future__ import annotations
+
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pydantic_core
+from pydantic import BaseModel, TypeAdapter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tiered.asgi.context import RequestContext
+from tiered.core.negotiation import Negotiated
+from tiered.core.vary import ACCEPT_CH, vary_value
+from tiered.core.versions import ApiVersion
+
+Downgrade = Callable[[Any], Any]
+
+
+@dataclass(slots=True)
+class ViewSpec:
+    """How one view renders; built once when the view is decorated."""
+
+    template: str | None
+    block: str | None
+    status: int = 200
+    json: bool = True
+    downgrades: Mapping[str, Downgrade] = field(default_factory=dict)
+    annotation: Any = None
+    _adapter: TypeAdapter[Any] | None = None
+    _model_class: type | None = None
+    _prepared: bool = False
+
+    def adapter(self) -> tuple[TypeAdapter[Any] | None, type | None]:
+        if not self._prepared:
+            annotation = self.annotation
+            if annotation is not None and annotation is not type(None):
+                self._adapter = TypeAdapter(annotation)
+                origin = typing.get_origin(annotation)
+                if origin is None and isinstance(annotation, type):
+                    self._model_class = annotation
+            self._prepared = True
+        return self._adapter, self._model_class
+
+
+def to_json(spec: ViewSpec, result: Any, version: ApiVersion | None, current: str | None) -> bytes:
+    if version is not None and current is not None and version.name != current:
+        downgrade = spec.downgrades.get(version.name)
+        if downgrade is not None:
+            return pydantic_core.to_json(downgrade(result), by_alias=True)
+    adapter, model_class = spec.adapter()
+    if adapter is None:
+        return pydantic_core.to_json(result, by_alias=True)
+    if model_class is None or not isinstance(result, model_class):
+        result = adapter.validate_python(result)
+    return adapter.dump_json(result, by_alias=True)
+
+
+def data_context(result: Any) -> dict[str, Any]:
+    """A model's fields as template variables, plus the whole result as ``data``."""
+    if isinstance(result, BaseModel):
+        context = dict(result.__dict__)
+    elif isinstance(result, Mapping):
+        context = dict(result)
+    else:
+        context = {}
+    context["data"] = result
+    return context
+
+
+def json_response(
+    ctx: RequestContext, negotiated: Negotiated, body: bytes, status: int,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    headers = headers or {}
+    headers["Vary"] = vary_value(negotiated, ctx.client)
+    versions = ctx.runtime.settings.json_versions
+    media_type = "application/json"
+    if versions is not None:
+        version = versions.select(negotiated.version)
+        media_type = versions.content_type(version)
+        headers.update(versions.response_headers(version))
+    return Response(body, status, headers=headers, media_type=media_type)
+
+
+def html_response(
+    request: Request,
+    ctx: RequestContext,
+    negotiated: Negotiated,
+    template: str,
+    block: str | None,
+    context: dict[str, Any],
+    status: int,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    runtime = ctx.runtime
+    full_context = runtime.base_context(request, ctx, negotiated.representation)
+    full_context.update(context)
+    if negotiated.representation == "fragment" and block is not None:
+        html = runtime.renderer.block(template, block, full_context)
+        if ctx.has_flashes():
+            html += runtime.renderer.flash_region(ctx.pop_flashes())
+    else:
+        html = runtime.renderer.page(template, full_context)
+    headers = headers or {}
+    headers["Vary"] = vary_value(negotiated, ctx.client)
+    headers["Accept-CH"] = ACCEPT_CH
+    return Response(html, status, headers=headers, media_type="text/html")
+
+
+def render(
+    request: Request,
+    ctx: RequestContext,
+    spec: ViewSpec,
+    negotiated: Negotiated,
+    result: Any,
+    status: int,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """The response for ``result`` in the negotiated representation."""
+    if negotiated.representation == "json":
+        versions = ctx.runtime.settings.json_versions
+        version = versions.select(negotiated.version) if versions else None
+        body = to_json(spec, result, version, versions.current if versions else None)
+        return json_response(ctx, negotiated, body, status, headers)
+    assert spec.template is not None  # negotiation offers HTML only when there is a template
+    return html_response(
+        request, ctx, negotiated, spec.template, spec.block, data_context(result), status, headers
+    )

@@ -1,0 +1,423 @@
+"""Decorators that make an ordinary FastAPI path operation serve every client.
+
+``@view`` renders what the handler returns: the whole template as a page, one block of it as a
+fragment for an enhanced request, or JSON described by the return annotation in OpenAPI.
+``@form`` does the same for unsafe requests with a body: it reads the form or JSON body, validates
+it against a Pydantic model, re-shows the form with the input kept when it is invalid, answers a
+repeated submission from memory, and turns the handler's :class:`Done` into a redirect, a fragment
+or a 201 — whichever the client can use.
+
+Example::
+
+    @app.get("/tasks/{task_id}")
+    @view("tasks/detail.html", block="task")
+    async def show_task(task_id: int) -> Task:
+        return await tasks.get(task_id)
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import typing
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Depends
+from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+from starlette.responses import Response
+
+from tiered.asgi.context import FlashLevel, RequestContext, context_of
+from tiered.asgi.csrf import CSRF_FIELD, MESSAGES
+from tiered.asgi.idempotency import StoredResponse
+from tiered.asgi.problems import problem_from_errors
+from tiered.asgi.runtime import FORM_ENDPOINT_ATTRIBUTE
+from tiered.core.capabilities import Client
+from tiered.core.errors import (
+    CsrfFailed,
+    ImproperlyConfigured,
+    MalformedBody,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+from tiered.core.forms import FormState, field_errors
+from tiered.core.negotiation import Negotiated, negotiate
+from tiered.fastapi.rendering import (
+    Downgrade,
+    ViewSpec,
+    data_context,
+    html_response,
+    json_response,
+    render,
+    to_json,
+)
+from tiered.jinja.renderer import IDEMPOTENCY_FIELD
+
+T = TypeVar("T")
+Handler = Callable[..., Any]
+
+TIERED_VIEW_ATTRIBUTE = "__tiered_view__"
+_REQUEST_PARAM = "tiered_request"
+_FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+_KEPT_HEADERS = frozenset({"location", "content-type", "vary", "hx-redirect"})
+
+
+async def _client(request: Request) -> Client:
+    return context_of(request).client
+
+
+ClientDep = Annotated[Client, Depends(_client)]
+"""A path-operation parameter that receives the request's :class:`Client`.
+
+Example::
+
+    async def home(client: ClientDep) -> Home: ...
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Done(Generic[T]):
+    """What a form handler returns when the submission worked.
+
+    A browser without script is redirected (303) to ``location`` with ``flash`` shown there; an
+    enhanced request gets the ``success`` block rendered with ``data`` plus the flash as an
+    out-of-band update (or an ``HX-Redirect`` when there is no such block); a JSON client gets
+    ``data`` with 201 and ``Location`` when ``created``, 200 when there is data, else 204.
+
+    Example::
+
+        return Done(f"/tasks/{task.id}", data=task, flash="Task created.", created=True)
+    """
+
+    location: str
+    data: T | None = None
+    flash: str | None = None
+    flash_level: FlashLevel = "success"
+    created: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FormSpec:
+    model: type[BaseModel] | None
+    parameter: str | None
+    template: str | None
+    block: str | None
+    context: Callable[[Request], Awaitable[Mapping[str, Any]]] | None
+    success_template: str | None
+    success_block: str | None
+    labels: Mapping[str, str]
+    view: ViewSpec
+
+
+def _signature(
+    func: Handler, drop: str | None, return_annotation: Any
+) -> tuple[inspect.Signature, str, bool]:
+    """The signature FastAPI should see: ``drop`` removed, a ``Request`` parameter ensured."""
+    hints = typing.get_type_hints(func, include_extras=True)
+    signature = inspect.signature(func)
+    params: list[inspect.Parameter] = []
+    request_name: str | None = None
+    for param in signature.parameters.values():
+        annotation = hints.get(param.name, param.annotation)
+        if param.name == drop:
+            continue
+        if annotation is Request:
+            request_name = param.name
+        params.append(param.replace(annotation=annotation))
+    added = request_name is None
+    if request_name is None:
+        request_name = _REQUEST_PARAM
+        extra = inspect.Parameter(request_name, inspect.Parameter.KEYWORD_ONLY, annotation=Request)
+        at = next(
+            (i for i, p in enumerate(params) if p.kind is inspect.Parameter.VAR_KEYWORD),
+            len(params),
+        )
+        params.insert(at, extra)
+    return signature.replace(parameters=params, return_annotation=return_annotation), request_name, added
+
+
+async def _call(func: Handler, kwargs: dict[str, Any]) -> Any:
+    if inspect.iscoroutinefunction(func):
+        return await func(**kwargs)
+    return await run_in_threadpool(functools.partial(func, **kwargs))
+
+
+def view(
+    template: str | None = None,
+    *,
+    block: str | None = None,
+    status: int = 200,
+    json: bool = True,
+    downgrades: Mapping[str, Downgrade] | None = None,
+) -> Callable[[Handler], Handler]:
+    """Render the handler's result for every client (see the module docstring).
+
+    ``template`` is the page; ``block`` the block of it an enhanced request gets (without one, such
+    requests get the page); ``json=False`` offers no JSON; ``downgrades`` maps an older JSON
+    version's name to a function that turns the current result into that version's shape.
+    """
+    if template is None and not json:
+        raise ImproperlyConfigured("A view needs a template, JSON, or both; got neither.")
+
+    def decorate(func: Handler) -> Handler:
+        hints = typing.get_type_hints(func, include_extras=True)
+        annotation = hints.get("return")
+        spec = ViewSpec(template, block, status, json, dict(downgrades or {}), annotation)
+        signature, request_name, added = _signature(func, None, inspect.Signature.empty if annotation is None else annotation)
+
+        @functools.wraps(func)
+        async def endpoint(**kwargs: Any) -> Response:
+            request: Request = kwargs.pop(request_name) if added else kwargs[request_name]
+            ctx = context_of(request)
+            negotiated = _negotiate(ctx, spec)
+            result = await _call(func, kwargs)
+            if isinstance(result, Response):
+                return result
+            return render(request, ctx, spec, negotiated, result, spec.status)
+
+        endpoint.__signature__ = signature  # type: ignore[attr-defined]
+        setattr(endpoint, TIERED_VIEW_ATTRIBUTE, spec)
+        return endpoint
+
+    return decorate
+
+
+def _negotiate(ctx: RequestContext, spec: ViewSpec) -> Negotiated:
+    negotiated = negotiate(
+        ctx.headers.get("accept"),
+        ctx.client.htmx,
+        html=spec.template is not None,
+        json=spec.json,
+        fragment=spec.block is not None,
+    )
+    versions = ctx.runtime.settings.json_versions
+    if negotiated.representation == "json" and versions is not None:
+        versions.select(negotiated.version)  # an unknown version is a 406 before the handler runs
+    return negotiated
+
+
+def form(
+    model: type[BaseModel] | None = None,
+    *,
+    template: str | None = None,
+    block: str | None = None,
+    context: Callable[[Request], Awaitable[Mapping[str, Any]]] | None = None,
+    success_template: str | None = None,
+    success_block: str | None = None,
+    labels: Mapping[str, str] | None = None,
+    json: bool = True,
+) -> Callable[[Handler], Handler]:
+    """Handle a submitted form (or JSON body) validated against ``model``.
+
+    The handler receives the validated model in the parameter annotated with ``model``, and returns
+    :class:`Done` (or a model, rendered like a view). ``template``/``block`` show the form again
+    when the input is invalid, with ``context(request)`` supplying the rest of that page's data.
+    ``success_template``/``success_block`` (default: ``template``) render the enhanced success
+    fragment. ``labels`` names fields in error messages (``{"due_on": "the due date"}``). A model
+    may be omitted for actions without fields (delete, toggle): CSRF, idempotency and negotiation
+    still apply.
+
+    Example::
+
+        @app.post("/tasks")
+        @form(TaskForm, template="tasks/list.html", block="new_task", context=list_context)
+        async def create_task(data: TaskForm) -> Done[Task]:
+            task = await tasks.create(data)
+            return Done(f"/tasks/{task.id}", data=task, flash="Task created.", created=True)
+    """
+    if template is None and not json:
+        raise ImproperlyConfigured("A form needs a template, JSON, or both; got neither.")
+
+    def decorate(func: Handler) -> Handler:
+        hints = typing.get_type_hints(func, include_extras=True)
+        parameter = None
+        if model is not None:
+            parameter = next((name for name, hint in hints.items() if hint is model and name != "return"), None)
+            if parameter is None:
+                raise ImproperlyConfigured(
+                    f"{func.__qualname__} has no parameter annotated {model.__name__}; add one "
+                    f"(for example `data: {model.__name__}`) to receive the validated form."
+                )
+        returned = hints.get("return")
+        data_type = _done_data_type(returned)
+        spec = FormSpec(
+            model,
+            parameter,
+            template,
+            block,
+            context,
+            success_template or template,
+            success_block,
+            dict(labels or {}),
+            ViewSpec(template, block, 200, json, {}, data_type),
+        )
+        signature, request_name, added = _signature(func, parameter, inspect.Signature.empty if data_type is None else data_type)
+
+        @functools.wraps(func)
+        async def endpoint(**kwargs: Any) -> Response:
+            request: Request = kwargs.pop(request_name) if added else kwargs[request_name]
+            return await _handle_form(func, spec, request, kwargs)
+
+        endpoint.__signature__ = signature  # type: ignore[attr-defined]
+        setattr(endpoint, TIERED_VIEW_ATTRIBUTE, spec)
+        setattr(endpoint, FORM_ENDPOINT_ATTRIBUTE, template is not None)
+        return endpoint
+
+    return decorate
+
+
+def _done_data_type(returned: Any) -> Any:
+    """``Done[Task]`` → ``Task`` (what OpenAPI documents); a bare model stays itself."""
+    if returned is None or returned is Done:
+        return None
+    if typing.get_origin(returned) is Done:
+        (argument,) = typing.get_args(returned)
+        return None if argument is type(None) else argument
+    if isinstance(returned, type) and issubclass(returned, Response):
+        return None
+    return returned
+
+
+async def read_body(request: Request) -> dict[str, Any]:
+    """The request body as a dict of fields, whatever the content type.
+
+    Form fields keep their text (a repeated field becomes a list); JSON must be an object.
+    """
+    content_type = request.headers.get("content-type", "")
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type in _FORM_CONTENT_TYPES:
+        form_data = await request.form()
+        data: dict[str, Any] = {}
+        for key in form_data:
+            values = [v for v in form_data.getlist(key) if not isinstance(v, UploadFile) or v.filename]
+            data[key] = values[0] if len(values) == 1 else (values or "")
+        return data
+    body = await request.body()
+    if media_type == "application/json" or media_type.endswith("+json"):
+        try:
+            parsed = json.loads(body) if body else {}
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise MalformedBody(f"The body is not valid JSON: {exc}.") from None
+        if not isinstance(parsed, dict):
+            raise MalformedBody(
+                f"The body is a JSON {type(parsed).__name__}; send a JSON object with the fields."
+            )
+        return parsed
+    if not body.strip():
+        return {}
+    raise UnsupportedMediaType(
+        f"Content-Type {content_type or '(none)'!r} is not accepted here; send "
+        "application/json, application/x-www-form-urlencoded or multipart/form-data."
+    )
+
+
+async def _handle_form(
+    func: Handler, spec: FormSpec, request: Request, kwargs: dict[str, Any]
+) -> Response:
+    ctx = context_of(request)
+    negotiated = _negotiate(ctx, spec.view)
+    raw = await read_body(request)
+    raw.pop(CSRF_FIELD, None)
+    key = raw.pop(IDEMPOTENCY_FIELD, None) or ctx.headers.get("idempotency-key")
+    state = FormState(values=raw)
+
+    if ctx.csrf_failure is not None:
+        reason = ctx.csrf_failure
+        if negotiated.representation == "json" or spec.template is None:
+            raise CsrfFailed(reason, MESSAGES[reason])
+        state = state.with_error(MESSAGES[reason], f"csrf-{reason}")
+        return await _show_form(request, ctx, spec, negotiated, state, CsrfFailed.status)
+
+    if spec.model is not None and spec.parameter is not None:
+        try:
+            kwargs[spec.parameter] = spec.model.model_validate(raw)
+        except ValidationError as exc:
+            errors = field_errors(exc, spec.labels)
+            return await _invalid(request, ctx, spec, negotiated, FormState(raw, errors))
+
+    store = ctx.runtime.idempotency
+    ttl = ctx.runtime.settings.idempotency_ttl
+    scoped_key = None
+    if isinstance(key, str) and 0 < len(key) <= 200:
+        scoped_key = f"{ctx.idempotency_scope()}:{request.method}:{request.url.path}:{negotiated.representation}:{key}"
+        kept = await store.claim(scoped_key, ttl)
+        if kept is not None:
+            return Response(kept.body, kept.status, headers=dict(kept.headers))
+    try:
+        result = await _call(func, kwargs)
+    except ValidationFailed as exc:
+        if scoped_key is not None:
+            await store.release(scoped_key)
+        if not exc.errors:
+            raise
+        return await _invalid(request, ctx, spec, negotiated, FormState(raw, exc.errors))
+    except BaseException:
+        if scoped_key is not None:
+            await store.release(scoped_key)
+        raise
+    response = await _success(request, ctx, spec, negotiated, result)
+    if scoped_key is not None:
+        if response.status_code < 500:
+            kept_headers = tuple(
+                (name, value) for name, value in response.headers.items() if name in _KEPT_HEADERS
+            )
+            await store.complete(scoped_key, StoredResponse(response.status_code, kept_headers, bytes(response.body)), ttl)
+        else:
+            await store.release(scoped_key)
+    return response
+
+
+async def _invalid(
+    request: Request, ctx: RequestContext, spec: FormSpec, negotiated: Negotiated, state: FormState
+) -> Response:
+    if negotiated.representation == "json" or spec.template is None:
+        raise problem_from_errors(state.errors)
+    return await _show_form(request, ctx, spec, negotiated, state, ValidationFailed.status)
+
+
+async def _show_form(
+    request: Request,
+    ctx: RequestContext,
+    spec: FormSpec,
+    negotiated: Negotiated,
+    state: FormState,
+    status: int,
+) -> Response:
+    assert spec.template is not None
+    extra: dict[str, Any] = dict(await spec.context(request)) if spec.context else {}
+    extra["form"] = state
+    return html_response(request, ctx, negotiated, spec.template, spec.block, extra, status)
+
+
+async def _success(
+    request: Request, ctx: RequestContext, spec: FormSpec, negotiated: Negotiated, result: Any
+) -> Response:
+    if isinstance(result, Response):
+        return result
+    if not isinstance(result, Done):
+        return render(request, ctx, spec.view, negotiated, result, 200)
+    if negotiated.representation == "json":
+        headers = {"Location": result.location} if result.created else {}
+        if result.data is None:
+            status = 201 if result.created else 204
+            return json_response(ctx, negotiated, b"", status, headers) if status == 201 else Response(status_code=204, headers=headers)
+        versions = ctx.runtime.settings.json_versions
+        version = versions.select(negotiated.version) if versions else None
+        body = to_json(spec.view, result.data, version, versions.current if versions else None)
+        return json_response(ctx, negotiated, body, 201 if result.created else 200, headers)
+    if result.flash:
+        ctx.flash(result.flash, result.flash_level)
+    if negotiated.representation == "fragment" and spec.success_block is not None and spec.success_template is not None:
+        # The page's data as it is now (after the write), then the handler's own.
+        context: dict[str, Any] = dict(await spec.context(request)) if spec.context else {}
+        if result.data is not None:
+            context.update(data_context(result.data))
+        return html_response(request, ctx, negotiated, spec.success_template, spec.success_block, context, 200)
+    if negotiated.representation == "fragment":
+        return Response(status_code=200, headers={"HX-Redirect": result.location})
+    return Response(status_code=303, headers={"Location": result.location})

@@ -1,0 +1,1 @@
+"""Jinja2 rendering for tiered: a whole page, or one named block of it as a fragment."""

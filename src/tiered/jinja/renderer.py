@@ -1,0 +1,111 @@
+"""Render a template as a whole page, or one named block of the same template as a fragment.
+
+One template per page keeps one source of truth for its markup: the fragment an enhanced request
+gets is, byte for byte, the block the full page contains (jinja2-fragments renders the block).
+
+Template globals read the current request from the template context (``pass_context``), so no
+per-request closures are built: ``csrf_token()``, ``csrf_input()``, ``form_guard()``,
+``flash_messages()``, ``static_url()``, ``static_integrity()`` and ``version_switch_url()``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, pass_context
+from jinja2.runtime import Context
+from jinja2_fragments import render_block
+from markupsafe import Markup
+
+from tiered.asgi.context import SCOPE_KEY, Flash, RequestContext
+from tiered.asgi.csrf import CSRF_FIELD
+from tiered.asgi.static import StaticAssets
+
+IDEMPOTENCY_FIELD = "idempotency_key"
+
+
+def _ctx(context: Context) -> RequestContext:
+    request = context["request"]
+    result: RequestContext = request.scope[SCOPE_KEY]
+    return result
+
+
+@pass_context
+def _csrf_token(context: Context) -> str:
+    return _ctx(context).csrf_token()
+
+
+@pass_context
+def _csrf_input(context: Context) -> Markup:
+    token = _ctx(context).csrf_token()
+    return Markup('<input type="hidden" name="{}" value="{}">').format(CSRF_FIELD, token)
+
+
+@pass_context
+def _form_guard(context: Context) -> Markup:
+    token = _ctx(context).csrf_token()
+    return Markup(
+        '<input type="hidden" name="{}" value="{}"><input type="hidden" name="{}" value="{}">'
+    ).format(CSRF_FIELD, token, IDEMPOTENCY_FIELD, uuid.uuid4().hex)
+
+
+@pass_context
+def _flash_messages(context: Context) -> list[Flash]:
+    return _ctx(context).pop_flashes()
+
+
+@pass_context
+def _version_switch_url(context: Context, choice: str) -> str:
+    ctx = _ctx(context)
+    request = context["request"]
+    here = request.url.path
+    if request.url.query:
+        here += "?" + request.url.query
+    query = urlencode({"choice": choice, "next": here})
+    return f"{ctx.runtime.settings.internal_prefix}/version?{query}"
+
+
+class Renderer:
+    """The app's Jinja environment with tiered's templates and globals."""
+
+    def __init__(
+        self, template_dirs: Sequence[str | Path], static: StaticAssets, *, debug: bool
+    ) -> None:
+        loader = ChoiceLoader(
+            [
+                FileSystemLoader([str(d) for d in template_dirs]),
+                PackageLoader("tiered", "templates"),
+            ]
+        )
+        self.environment = Environment(
+            loader=loader,
+            autoescape=True,
+            auto_reload=debug,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            cache_size=1000,
+        )
+        self.environment.globals.update(
+            csrf_token=_csrf_token,
+            csrf_input=_csrf_input,
+            form_guard=_form_guard,
+            flash_messages=_flash_messages,
+            static_url=static.url,
+            static_integrity=static.integrity,
+            version_switch_url=_version_switch_url,
+        )
+
+    def page(self, template: str, context: Mapping[str, Any]) -> str:
+        return self.environment.get_template(template).render(context)
+
+    def block(self, template: str, block: str, context: Mapping[str, Any]) -> str:
+        return render_block(self.environment, template, block, context)
+
+    def flash_region(self, messages: list[Flash]) -> str:
+        """The flash region as an out-of-band update, appended to a fragment response."""
+        macros = self.environment.get_template("tiered/macros.html").module
+        return str(macros.flash_region(messages, oob=True))  # type: ignore[attr-defined]
