@@ -29,7 +29,8 @@ def quickstart(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("TIERED_DEBUG", "1")
     spec = importlib.util.spec_from_file_location("quickstart_app", tmp_path / "app.py")
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     monkeypatch.setitem(sys.modules, "quickstart_app", module)
     spec.loader.exec_module(module)

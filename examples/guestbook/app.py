@@ -105,7 +105,9 @@ def create_app(settings: TieredSettings | None = None) -> FastAPI:
     )
     async def add_entry(data: EntryForm) -> Done[Entry]:
         entry = book.add(data)
-        return Done(f"/entries/{entry.id}", data=entry, flash="Thank you for signing.", created=True)
+        return Done(
+            f"/entries/{entry.id}", data=entry, flash="Thank you for signing.", created=True
+        )
 
     @app.get("/entries/{entry_id}")
     @tiered.view("entry.html", block="entry")

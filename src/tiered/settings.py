@@ -20,7 +20,7 @@ from tiered.core.errors import ImproperlyConfigured
 from tiered.core.tiers import DEFAULT_POLICY, TierPolicy
 from tiered.core.versions import JsonVersions
 
-PLACEHOLDER_SECRET = "insecure-development-key-change-me"
+PLACEHOLDER_SECRET = "insecure-development-key-change-me"  # noqa: S105 (refused outside debug)
 """The secret used in debug mode when none is given; refused outside debug mode."""
 
 _MIN_SECRET_LENGTH = 32
@@ -82,7 +82,7 @@ class TieredSettings:
     """Prefix of a problem document's ``type``; the error code is appended."""
 
     idempotency_ttl: int = 24 * 3600
-    """Seconds a form submission's result is remembered, so resubmitting it creates nothing twice."""
+    """Seconds a submission's result is remembered, so resubmitting it creates nothing twice."""
 
     def __post_init__(self) -> None:
         if not self.debug and self.secret_key == PLACEHOLDER_SECRET:
@@ -99,7 +99,9 @@ class TieredSettings:
         for name in ("max_body_bytes", "session_max_age", "csrf_max_age", "idempotency_ttl"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:
-                raise ImproperlyConfigured(f"{name} is {value!r}; expected a positive whole number.")
+                raise ImproperlyConfigured(
+                    f"{name} is {value!r}; expected a positive whole number."
+                )
         for name in ("static_prefix", "internal_prefix"):
             value = getattr(self, name)
             if not value.startswith("/") or value.endswith("/"):
@@ -139,7 +141,8 @@ class TieredSettings:
                 values["max_body_bytes"] = int(raw)
             except ValueError:
                 raise ImproperlyConfigured(
-                    f"TIERED_MAX_BODY_BYTES is {raw!r}; expected a whole number of bytes, like 1048576."
+                    f"TIERED_MAX_BODY_BYTES is {raw!r}; expected a whole number of bytes, "
+                    "like 1048576."
                 ) from None
         if "TIERED_TRUSTED_ORIGINS" in env:
             values["trusted_origins"] = tuple(

@@ -25,14 +25,14 @@ class RequestContext:
     """Everything tiered worked out about one request, computed once by the middleware."""
 
     __slots__ = (
-        "runtime",
-        "client",
-        "headers",
-        "cookies",
-        "request_id",
-        "session",
-        "csrf_failure",
         "_nonce",
+        "client",
+        "cookies",
+        "csrf_failure",
+        "headers",
+        "request_id",
+        "runtime",
+        "session",
     )
 
     def __init__(
@@ -114,7 +114,10 @@ class Flash:
         return f"Flash({self.level!r}, {self.message!r})"
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Flash) and (self.level, self.message) == (other.level, other.message)
+        return isinstance(other, Flash) and (self.level, self.message) == (
+            other.level,
+            other.message,
+        )
 
     def __hash__(self) -> int:
         return hash((self.level, self.message))

@@ -109,7 +109,7 @@ class TieredMiddleware:
             await send(message)
 
         try:
-            problem = None
+            problem: HTTPProblem | None = None
             length = headers.get("content-length")
             if length is not None:
                 if not length.isdigit():
@@ -204,7 +204,9 @@ class TieredMiddleware:
                 csp = self.runtime.csp_for_data
             raw_headers.append((b"content-security-policy", csp.encode("latin-1")))
         if scope["scheme"] == "https" and b"strict-transport-security" not in present:
-            raw_headers.append((b"strict-transport-security", b"max-age=63072000; includeSubDomains"))
+            raw_headers.append(
+                (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
+            )
         raw_headers.append((b"x-request-id", ctx.request_id.encode("latin-1")))
         session = ctx.session
         if session is not None and session.modified:
@@ -231,9 +233,7 @@ class TieredMiddleware:
         return f"{name}={value}; Max-Age={settings.session_max_age}{attributes}"
 
 
-async def _read_body(
-    receive: Receive, limit: int, too_large: Callable[[], HTTPProblem]
-) -> bytes:
+async def _read_body(receive: Receive, limit: int, too_large: Callable[[], HTTPProblem]) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
@@ -278,7 +278,7 @@ async def _form_field(scope: Scope, body: bytes, content_type: str, name: str) -
     except Exception:  # a malformed multipart body has no token; the app reports the body itself
         return None
     try:
-        value = form.get(name)
-        return value if isinstance(value, str) else None
+        field = form.get(name)
+        return field if isinstance(field, str) else None
     finally:
         await form.close()

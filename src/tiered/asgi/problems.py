@@ -64,7 +64,7 @@ class _StatusProblem(HTTPProblem):
 def problem_from_http_exception(exc: HTTPException) -> HTTPProblem:
     """A Starlette/FastAPI ``HTTPException`` as the matching problem."""
     headers = dict(exc.headers or {})
-    detail = exc.detail if isinstance(exc.detail, str) else None
+    detail: str | None = exc.detail if isinstance(exc.detail, str) else None
     cls = _BY_STATUS.get(exc.status_code)
     if cls is TooManyRequests or exc.status_code == 429:
         return TooManyRequests(int(headers.get("Retry-After", "60")), detail)
@@ -76,7 +76,9 @@ def problem_from_http_exception(exc: HTTPException) -> HTTPProblem:
     return cls(detail, headers=headers)
 
 
-def problem_from_errors(errors: Iterable[FieldError], detail: str | None = None) -> ValidationFailed:
+def problem_from_errors(
+    errors: Iterable[FieldError], detail: str | None = None
+) -> ValidationFailed:
     items = tuple(errors)
     summary = detail or " ".join(e.message for e in items) or None
     return ValidationFailed(summary, errors=items)
@@ -103,7 +105,7 @@ def problem_document(problem: HTTPProblem, ctx: RequestContext, path: str) -> di
 class ProblemView:
     """What error.html shows; attribute names are the template's contract."""
 
-    __slots__ = ("status", "code", "title", "detail", "next_step", "request_id", "debug")
+    __slots__ = ("code", "debug", "detail", "next_step", "request_id", "status", "title")
 
     def __init__(self, problem: HTTPProblem, request_id: str, debug: str | None) -> None:
         self.status = problem.status

@@ -71,7 +71,7 @@ class MemorySessionStore:
 class Session(MutableMapping[str, Any]):
     """One visitor's session data. Changes are saved when the response starts."""
 
-    __slots__ = ("_data", "id", "modified", "previous_ids", "cleared")
+    __slots__ = ("_data", "cleared", "id", "modified", "previous_ids")
 
     def __init__(self, session_id: str | None = None, data: dict[str, Any] | None = None) -> None:
         self.id = session_id

@@ -74,7 +74,7 @@ class StaticAssets:
         self._by_url_path.setdefault(logical, (entry, False))
 
     def url(self, logical: str) -> str:
-        """The fingerprinted URL of a static file; an unknown name is a template bug, so it raises."""
+        """The fingerprinted URL of a static file; an unknown name is a template bug: it raises."""
         entry = self._by_logical.get(logical)
         if entry is None:
             raise ImproperlyConfigured(

@@ -54,7 +54,8 @@ class HTTPProblem(TieredError):
         self.extra: dict[str, Any] = dict(extra or {})
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(status={self.status}, code={self.code!r}, detail={self.detail!r})"
+        name = type(self).__name__
+        return f"{name}(status={self.status}, code={self.code!r}, detail={self.detail!r})"
 
 
 class BadRequest(HTTPProblem):
@@ -150,7 +151,7 @@ class UnsupportedMediaType(HTTPProblem):
 
 
 class ValidationFailed(HTTPProblem):
-    """Input did not validate; ``errors`` lists each field's problem (see :mod:`tiered.core.forms`)."""
+    """Input did not validate; ``errors`` lists each field's problem (:mod:`tiered.core.forms`)."""
 
     status = 422
     code = "validation-failed"

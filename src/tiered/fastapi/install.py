@@ -92,17 +92,19 @@ def _request_problem(exc: RequestValidationError) -> HTTPProblem:
         location = [str(p) for p in item.get("loc", ())]
         where = location[0] if location else ""
         name = ".".join(location[1:]) if len(location) > 1 else where
-        if where == "body":
-            pointer = "/" + "/".join(location[1:])
-        else:
-            pointer = ""
-        message = f"The {where} parameter {name!r} is not valid: {item.get('msg', 'invalid value')}."
+        pointer = "/" + "/".join(location[1:]) if where == "body" else ""
+        message = (
+            f"The {where} parameter {name!r} is not valid: {item.get('msg', 'invalid value')}."
+        )
         if where == "body":
             message = f"{name or 'The body'}: {item.get('msg', 'invalid value')}."
         errors.append(FieldError(name, pointer, message, str(item.get("type", "invalid"))))
     if errors and all(e.pointer == "" for e in errors):
         # Query, path or header values: the address is wrong, not a form.
-        return BadRequest(" ".join(e.message for e in errors), extra={"errors": [e.as_problem_member() for e in errors]})
+        return BadRequest(
+            " ".join(e.message for e in errors),
+            extra={"errors": [e.as_problem_member() for e in errors]},
+        )
     return problem_from_errors(errors)
 
 
@@ -114,7 +116,12 @@ async def _version_switch(request: Request) -> Response:
     secure = request.url.scheme == "https"
     if choice in ("basic", "full"):
         response.set_cookie(
-            CHOICE_COOKIE, choice, max_age=_CHOICE_MAX_AGE, httponly=True, samesite="lax", secure=secure
+            CHOICE_COOKIE,
+            choice,
+            max_age=_CHOICE_MAX_AGE,
+            httponly=True,
+            samesite="lax",
+            secure=secure,
         )
     elif choice == "auto":
         response.delete_cookie(CHOICE_COOKIE, httponly=True, samesite="lax", secure=secure)

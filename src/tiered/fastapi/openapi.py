@@ -8,10 +8,13 @@ asked for.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+
+if TYPE_CHECKING:
+    from tiered.fastapi.views import FormSpec
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "title": "Problem",
@@ -46,7 +49,10 @@ _PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
 
 def _problem(description: str) -> dict[str, Any]:
-    return {"description": description, "content": {"application/problem+json": {"schema": _PROBLEM_REF}}}
+    return {
+        "description": description,
+        "content": {"application/problem+json": {"schema": _PROBLEM_REF}},
+    }
 
 
 def _add_schema(components: dict[str, Any], model: Any) -> dict[str, Any]:
@@ -69,13 +75,15 @@ def enrich(document: dict[str, Any], app: FastAPI) -> None:
         spec = getattr(route.endpoint, TIERED_VIEW_ATTRIBUTE, None)
         if spec is None:
             continue
-        for method in route.methods:
+        for method in route.methods or ():
             operation = document.get("paths", {}).get(route.path_format, {}).get(method.lower())
             if operation is None:
                 continue
             responses = operation.setdefault("responses", {})
             responses.pop("422", None)  # FastAPI's own validation schema; tiered answers problems
-            responses["406"] = _problem("No representation the client accepts (or unknown version).")
+            responses["406"] = _problem(
+                "No representation the client accepts (or unknown version)."
+            )
             if isinstance(spec, FormSpec):
                 _enrich_form(operation, responses, spec, components)
             else:
@@ -102,7 +110,10 @@ def _enrich_form(
         }
     if spec.view.annotation is not None:
         ok = responses.pop("200", None) or {"description": "Done"}
-        responses["201"] = {**ok, "description": "Created (when the handler creates a resource); 200 otherwise."}
+        responses["201"] = {
+            **ok,
+            "description": "Created (when the handler creates a resource); 200 otherwise.",
+        }
     responses["303"] = {"description": "Browsers without script: redirect to the next page."}
     responses["403"] = _problem("The CSRF check failed (cookie-authenticated requests only).")
     responses["415"] = _problem("The body's content type is not accepted.")

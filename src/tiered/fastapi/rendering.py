@@ -78,7 +78,10 @@ def data_context(result: Any) -> dict[str, Any]:
 
 
 def json_response(
-    ctx: RequestContext, negotiated: Negotiated, body: bytes, status: int,
+    ctx: RequestContext,
+    negotiated: Negotiated,
+    body: bytes,
+    status: int,
     headers: dict[str, str] | None = None,
 ) -> Response:
     headers = headers or {}

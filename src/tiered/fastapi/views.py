@@ -138,7 +138,11 @@ def _signature(
             len(params),
         )
         params.insert(at, extra)
-    return signature.replace(parameters=params, return_annotation=return_annotation), request_name, added
+    return (
+        signature.replace(parameters=params, return_annotation=return_annotation),
+        request_name,
+        added,
+    )
 
 
 async def _call(func: Handler, kwargs: dict[str, Any]) -> Any:
@@ -168,7 +172,9 @@ def view(
         hints = typing.get_type_hints(func, include_extras=True)
         annotation = hints.get("return")
         spec = ViewSpec(template, block, status, json, dict(downgrades or {}), annotation)
-        signature, request_name, added = _signature(func, None, inspect.Signature.empty if annotation is None else annotation)
+        signature, request_name, added = _signature(
+            func, None, inspect.Signature.empty if annotation is None else annotation
+        )
 
         @functools.wraps(func)
         async def endpoint(**kwargs: Any) -> Response:
@@ -237,7 +243,9 @@ def form(
         hints = typing.get_type_hints(func, include_extras=True)
         parameter = None
         if model is not None:
-            parameter = next((name for name, hint in hints.items() if hint is model and name != "return"), None)
+            parameter = next(
+                (name for name, hint in hints.items() if hint is model and name != "return"), None
+            )
             if parameter is None:
                 raise ImproperlyConfigured(
                     f"{func.__qualname__} has no parameter annotated {model.__name__}; add one "
@@ -256,7 +264,9 @@ def form(
             dict(labels or {}),
             ViewSpec(template, block, 200, json, {}, data_type),
         )
-        signature, request_name, added = _signature(func, parameter, inspect.Signature.empty if data_type is None else data_type)
+        signature, request_name, added = _signature(
+            func, parameter, inspect.Signature.empty if data_type is None else data_type
+        )
 
         @functools.wraps(func)
         async def endpoint(**kwargs: Any) -> Response:
@@ -294,7 +304,9 @@ async def read_body(request: Request) -> dict[str, Any]:
         form_data = await request.form()
         data: dict[str, Any] = {}
         for key in form_data:
-            values = [v for v in form_data.getlist(key) if not isinstance(v, UploadFile) or v.filename]
+            values = [
+                v for v in form_data.getlist(key) if not isinstance(v, UploadFile) or v.filename
+            ]
             data[key] = values[0] if len(values) == 1 else (values or "")
         return data
     body = await request.body()
@@ -344,7 +356,15 @@ async def _handle_form(
     ttl = ctx.runtime.settings.idempotency_ttl
     scoped_key = None
     if isinstance(key, str) and 0 < len(key) <= 200:
-        scoped_key = f"{ctx.idempotency_scope()}:{request.method}:{request.url.path}:{negotiated.representation}:{key}"
+        scoped_key = ":".join(
+            (
+                ctx.idempotency_scope(),
+                request.method,
+                request.url.path,
+                negotiated.representation,
+                key,
+            )
+        )
         kept = await store.claim(scoped_key, ttl)
         if kept is not None:
             return Response(kept.body, kept.status, headers=dict(kept.headers))
@@ -366,7 +386,11 @@ async def _handle_form(
             kept_headers = tuple(
                 (name, value) for name, value in response.headers.items() if name in _KEPT_HEADERS
             )
-            await store.complete(scoped_key, StoredResponse(response.status_code, kept_headers, bytes(response.body)), ttl)
+            await store.complete(
+                scoped_key,
+                StoredResponse(response.status_code, kept_headers, bytes(response.body)),
+                ttl,
+            )
         else:
             await store.release(scoped_key)
     return response
@@ -405,19 +429,29 @@ async def _success(
         headers = {"Location": result.location} if result.created else {}
         if result.data is None:
             status = 201 if result.created else 204
-            return json_response(ctx, negotiated, b"", status, headers) if status == 201 else Response(status_code=204, headers=headers)
+            return (
+                json_response(ctx, negotiated, b"", status, headers)
+                if status == 201
+                else Response(status_code=204, headers=headers)
+            )
         versions = ctx.runtime.settings.json_versions
         version = versions.select(negotiated.version) if versions else None
         body = to_json(spec.view, result.data, version, versions.current if versions else None)
         return json_response(ctx, negotiated, body, 201 if result.created else 200, headers)
     if result.flash:
         ctx.flash(result.flash, result.flash_level)
-    if negotiated.representation == "fragment" and spec.success_block is not None and spec.success_template is not None:
+    if (
+        negotiated.representation == "fragment"
+        and spec.success_block is not None
+        and spec.success_template is not None
+    ):
         # The page's data as it is now (after the write), then the handler's own.
         context: dict[str, Any] = dict(await spec.context(request)) if spec.context else {}
         if result.data is not None:
             context.update(data_context(result.data))
-        return html_response(request, ctx, negotiated, spec.success_template, spec.success_block, context, 200)
+        return html_response(
+            request, ctx, negotiated, spec.success_template, spec.success_block, context, 200
+        )
     if negotiated.representation == "fragment":
         return Response(status_code=200, headers={"HX-Redirect": result.location})
     return Response(status_code=303, headers={"Location": result.location})
