@@ -1,0 +1,110 @@
+"""Submitting the same form twice creates one thing: repeats get the first response."""
+
+from __future__ import annotations
+
+import anyio
+import httpx2
+from starlette.testclient import TestClient
+
+from tests.conftest import NotesApp, hidden_value
+
+
+def test_resubmitting_a_form_with_the_same_key_creates_once(notes_app: NotesApp) -> None:
+    client = TestClient(notes_app.app)
+    page = client.get("/notes").text
+    form = {
+        "csrf_token": hidden_value(page, "csrf_token"),
+        "idempotency_key": hidden_value(page, "idempotency_key"),
+        "title": "Milk",
+    }
+
+    first = client.post("/notes", data=form, follow_redirects=False)
+    second = client.post("/notes", data=form, follow_redirects=False)
+
+    assert first.status_code == second.status_code == 303
+    assert first.headers["location"] == second.headers["location"] == "/notes/1"
+    assert [n.title for n in notes_app.notes] == ["Milk"]
+    assert notes_app.calls == 1
+
+
+def test_each_form_render_has_its_own_key(notes_app: NotesApp) -> None:
+    client = TestClient(notes_app.app)
+    keys = {hidden_value(client.get("/notes").text, "idempotency_key") for _ in range(3)}
+
+    assert len(keys) == 3
+
+
+def test_api_clients_use_the_idempotency_key_header(notes_app: NotesApp) -> None:
+    client = TestClient(notes_app.app)
+    headers = {
+        "Accept": "application/json",
+        "Authorization": "Bearer abc",
+        "Idempotency-Key": "order-17",
+    }
+
+    first = client.post("/notes", json={"title": "Eggs"}, headers=headers)
+    second = client.post("/notes", json={"title": "Eggs"}, headers=headers)
+
+    assert first.status_code == second.status_code == 201
+    assert second.json() == first.json() == {"id": 1, "title": "Eggs", "count": 1}
+    assert second.headers["location"] == "/notes/1"
+    assert second.headers["content-type"] == "application/json"
+    assert notes_app.calls == 1
+
+
+def test_keys_belong_to_their_token(notes_app: NotesApp) -> None:
+    client = TestClient(notes_app.app)
+
+    for token in ("alice", "bob"):
+        response = client.post(
+            "/notes",
+            json={"title": token},
+            headers={
+                "Accept": "application/json",
+                "Authorization": f"Bearer {token}",
+                "Idempotency-Key": "same-key",
+            },
+        )
+        assert response.status_code == 201
+
+    assert [n.title for n in notes_app.notes] == ["alice", "bob"]
+
+
+def test_a_failed_submission_can_be_sent_again(notes_app: NotesApp) -> None:
+    client = TestClient(notes_app.app)
+    headers = {"Accept": "application/json", "Authorization": "Bearer a", "Idempotency-Key": "k1"}
+
+    refused = client.post("/notes", json={"title": "taken"}, headers=headers)
+    accepted = client.post("/notes", json={"title": "Fine"}, headers=headers)
+
+    assert refused.status_code == 422
+    assert accepted.status_code == 201
+    assert [n.title for n in notes_app.notes] == ["Fine"]
+
+
+def test_two_concurrent_submissions_with_one_key_create_once(notes_app: NotesApp) -> None:
+    responses: list[httpx2.Response] = []
+
+    async def main() -> None:
+        transport = httpx2.ASGITransport(app=notes_app.app)
+        async with httpx2.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            page = (await client.get("/notes")).text
+            form = {
+                "csrf_token": hidden_value(page, "csrf_token"),
+                "idempotency_key": hidden_value(page, "idempotency_key"),
+                "title": "slow",  # the handler waits, so the second arrives while it runs
+            }
+
+            async def submit() -> None:
+                responses.append(await client.post("/notes", data=form))
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(submit)
+                group.start_soon(submit)
+
+    anyio.run(main)
+
+    assert [r.status_code for r in responses] == [303, 303]
+    assert {r.headers["location"] for r in responses} == {"/notes/1"}
+    assert [n.title for n in notes_app.notes] == ["slow"]
+    assert notes_app.calls == 1
