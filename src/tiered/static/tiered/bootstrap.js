@@ -1,0 +1,99 @@
+/* tiered bootstrap for htmx 4: loaded with defer after htmx, from the same origin. It needs no
+   inline script, no eval and no inline style (CSP: script-src 'self' 'nonce-…'; style-src 'self').
+   Everything here is an enhancement: without it, every page still works. */
+(() => {
+  const doc = document;
+
+  // 1. Tell the server that scripts run here, so later responses may use the enhanced tier.
+  if (!/(^|;\s*)tiered_js=/.test(doc.cookie)) {
+    doc.cookie = "tiered_js=1; Path=/; Max-Age=31536000; SameSite=Lax" +
+      (location.protocol === "https:" ? "; Secure" : "");
+  }
+
+  const focusOn = (el) => {
+    if (el.tabIndex < 0) el.tabIndex = -1; // make a heading or box focusable by script only
+    el.focus();
+  };
+  // After a full page load with form errors, start at the error summary.
+  const summary = doc.getElementById("error-summary");
+  if (summary) focusOn(summary);
+
+  if (!window.htmx) return; // htmx did not load (blocked, SRI mismatch): the plain HTML keeps working.
+
+  // Event names assume htmx's default config.metaCharacter (":"); tiered never changes it.
+  const on = (name, fn) => doc.addEventListener(name, fn);
+  const csrf = () => doc.querySelector('meta[name="csrf-token"]');
+  const flash = () => doc.getElementById("flash");
+  const problem = (text) => '<div class="problem" role="alert" id="problem"><p>' + text + "</p></div>";
+
+  // Only a click or submit by the person moves focus or reports a failure: never polling, load
+  // triggers, htmx.ajax() or history restores (their events are synthetic or absent).
+  const byPerson = (ctx) => {
+    const ev = ctx && ctx.sourceEvent;
+    return !!ev && ev.isTrusted && (ev.type === "submit" || ev.type === "click");
+  };
+
+  // 2. Every unsafe same-origin request carries the CSRF token as a header.
+  on("htmx:config:request", (e) => {
+    const req = e.detail.ctx.request;
+    const meta = csrf();
+    if (meta && !/^(GET|HEAD)$/.test(req.method) &&
+        new URL(req.action, location.href).origin === location.origin) {
+      req.headers["X-CSRF-Token"] = meta.content;
+    }
+  });
+  // A response may carry a rotated token (e.g. after signing in); htmx never swaps <head>.
+  on("htmx:after:request", (e) => {
+    const fresh = e.detail.ctx.response.headers.get("X-CSRF-Token");
+    const meta = csrf();
+    if (fresh && meta) meta.content = fresh;
+  });
+
+  // 3. htmx 4 swaps every status except 204/304 into the target. A 422 is the form again, with
+  // its errors: let it swap. Other errors go to #flash, unless the element has its own
+  // hx-status:CODE rule (htmx applies that rule after this handler).
+  on("htmx:response:error", (e) => {
+    const ctx = e.detail.ctx;
+    const code = String(ctx.response.status);
+    const rules = [code, code.slice(0, 2) + "x", code[0] + "xx"].map((p) => "hx-status:" + p);
+    const names = ctx.sourceElement ? ctx.sourceElement.getAttributeNames() : [];
+    const region = flash();
+    if (code === "422" || !region || names.some((n) => rules.includes(n.replace(/^data-/, "")))) return;
+    ctx.target = region;
+    ctx.swap = "innerHTML ignoreTitle:true";
+    ctx.push = ctx.replace = "false";
+    ctx.select = "#problem";
+    if (!/\bid=["']?problem["'\s>]/.test(ctx.text)) {
+      ctx.text = problem("Something went wrong (error " + code + "). Please try again.");
+    }
+    // A failing poll leaves the message already shown rather than announcing it again.
+    if (!byPerson(ctx) && region.querySelector("#problem")) ctx.swap = "none";
+  });
+  on("htmx:error", (e) => {
+    const ctx = e.detail.ctx;
+    const region = flash();
+    // No response means the request itself failed (network down, timeout).
+    if (region && ctx && !ctx.response && byPerson(ctx)) {
+      region.innerHTML = problem("The server could not be reached. Check your connection and try again.");
+    }
+  });
+
+  // 4. After a swap the person caused, focus [data-autofocus] in the new content, else the error
+  // summary; otherwise leave focus alone. (htmx itself focuses [autofocus] after every swap.)
+  const tasksOf = new WeakMap();
+  const contentOf = new WeakMap();
+  on("htmx:before:swap", (e) => tasksOf.set(e.detail.ctx, e.detail.tasks));
+  on("htmx:after:settle", (e) => contentOf.set(e.detail.task, e.detail.newContent));
+  on("htmx:after:swap", (e) => {
+    const ctx = e.detail.ctx;
+    if (!byPerson(ctx)) return;
+    const roots = (tasksOf.get(ctx) || []).flatMap((t) => contentOf.get(t) || [])
+      .filter((n) => n.nodeType === 1 && n.isConnected);
+    for (const sel of ["[data-autofocus]", "#error-summary"]) {
+      for (const root of roots) {
+        const el = root.matches(sel) ? root : root.querySelector(sel);
+        if (el) return focusOn(el);
+      }
+    }
+  });
+})();
