@@ -64,7 +64,11 @@ Handler = Callable[..., Any]
 TIERED_VIEW_ATTRIBUTE = "__tiered_view__"
 _REQUEST_PARAM = "tiered_request"
 _FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-_KEPT_HEADERS = frozenset({"location", "content-type", "vary", "hx-redirect"})
+# What a repeated submission gets back with the kept body: where to go, what it is, and (for an
+# old JSON version) the deprecation notice the first response carried.
+_KEPT_HEADERS = frozenset(
+    {"location", "content-type", "vary", "hx-redirect", "deprecation", "sunset", "link"}
+)
 
 
 async def _client(request: Request) -> Client:
@@ -217,6 +221,7 @@ def form(
     success_block: str | None = None,
     labels: Mapping[str, str] | None = None,
     json: bool = True,
+    downgrades: Mapping[str, Downgrade] | None = None,
 ) -> Callable[[Handler], Handler]:
     """Handle a submitted form (or JSON body) validated against ``model``.
 
@@ -226,7 +231,8 @@ def form(
     ``success_template``/``success_block`` (default: ``template``) render the enhanced success
     fragment. ``labels`` names fields in error messages (``{"due_on": "the due date"}``). A model
     may be omitted for actions without fields (delete, toggle): CSRF, idempotency and negotiation
-    still apply.
+    still apply. ``downgrades`` turns the result's data into older JSON versions, as for
+    :func:`view`.
 
     Example::
 
@@ -262,7 +268,7 @@ def form(
             success_template or template,
             success_block,
             dict(labels or {}),
-            ViewSpec(template, block, 200, json, {}, data_type),
+            ViewSpec(template, block, 200, json, dict(downgrades or {}), data_type),
         )
         signature, request_name, added = _signature(
             func, parameter, inspect.Signature.empty if data_type is None else data_type
