@@ -174,9 +174,11 @@ def text(element: Element) -> str:
 
 @pytest.fixture(scope="module")
 def env() -> Environment:
-    return Environment(
+    environment = Environment(
         loader=PackageLoader("tiered", "templates"), autoescape=True, undefined=StrictUndefined
     )
+    environment.globals["ui"] = environment.get_template("tiered/macros.html").module
+    return environment
 
 
 PAGE = """{% extends "tiered/layout.html" %}
