@@ -1,0 +1,120 @@
+"""Security headers on every response: CSP with a per-response nonce, and the fixed set."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from starlette.testclient import TestClient
+
+from tests.conftest import NotesApp, build_notes_app
+from tiered import TieredSettings
+
+CHROME = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
+
+
+def _directives(csp: str) -> dict[str, str]:
+    return dict(part.strip().split(" ", 1) for part in csp.split(";"))
+
+
+def test_page_csp_nonce_matches_every_script_tag(notes_app: NotesApp) -> None:
+    response = TestClient(notes_app.app).get("/notes", headers={"User-Agent": CHROME})
+
+    csp = response.headers["content-security-policy"]
+    directives = _directives(csp)
+    nonce = re.fullmatch(r"'self' 'nonce-([A-Za-z0-9_-]{16,})'", directives["script-src"])
+    assert nonce is not None
+    scripts = re.findall(r"<script\b[^>]*>", response.text)
+    assert len(scripts) == 2
+    for tag in scripts:
+        assert f'nonce="{nonce.group(1)}"' in tag
+        assert 'integrity="sha384-' in tag
+    assert "unsafe-inline" not in csp
+    assert "unsafe-eval" not in csp
+    assert directives["frame-ancestors"] == "'none'"
+    assert directives["object-src"] == "'none'"
+    assert directives["base-uri"] == "'none'"
+    assert directives["style-src"] == "'self'"
+    # No inline script or style for the nonce to be needed by.
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", response.text)
+    assert " style=" not in response.text
+
+
+def test_each_response_gets_its_own_nonce(notes_app: NotesApp) -> None:
+    client = TestClient(notes_app.app)
+
+    first = client.get("/notes").headers["content-security-policy"]
+    second = client.get("/notes").headers["content-security-policy"]
+
+    assert first != second
+
+
+def test_fixed_security_headers_on_pages_json_and_errors(notes_app: NotesApp) -> None:
+    client = TestClient(notes_app.app)
+
+    for response in (
+        client.get("/notes"),
+        client.get("/notes", headers={"Accept": "application/json"}),
+        client.get("/missing", headers={"Accept": "application/json"}),
+        client.get("/missing"),
+    ):
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["referrer-policy"] == "strict-origin-when-cross-origin"
+        assert response.headers["x-frame-options"] == "DENY"
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+        assert "unsafe-inline" not in response.headers["content-security-policy"]
+        assert "strict-transport-security" not in response.headers  # plain http here
+
+
+def test_json_gets_a_locked_down_csp(notes_app: NotesApp) -> None:
+    response = TestClient(notes_app.app).get("/notes", headers={"Accept": "application/json"})
+
+    assert response.headers["content-security-policy"] == (
+        "default-src 'none'; frame-ancestors 'none'"
+    )
+
+
+def test_https_responses_carry_hsts(notes_app: NotesApp) -> None:
+    response = TestClient(notes_app.app, base_url="https://testserver").get("/notes")
+
+    assert response.headers["strict-transport-security"] == "max-age=63072000; includeSubDomains"
+    assert "; Secure" in response.headers["set-cookie"]
+
+
+def test_csp_directives_can_be_extended(tmp_path: Path) -> None:
+    state = build_notes_app(
+        tmp_path,
+        TieredSettings(
+            debug=True, content_security_policy={"img-src": "'self' https://img.example"}
+        ),
+    )
+
+    csp = TestClient(state.app).get("/notes").headers["content-security-policy"]
+
+    assert _directives(csp)["img-src"] == "'self' https://img.example"
+
+
+def test_request_id_is_echoed_or_generated(notes_app: NotesApp) -> None:
+    client = TestClient(notes_app.app)
+
+    echoed = client.get("/notes", headers={"X-Request-ID": "abc-123.x_y"})
+    generated = client.get("/notes")
+    other = client.get("/notes")
+
+    assert echoed.headers["x-request-id"] == "abc-123.x_y"
+    assert re.fullmatch(r"[0-9a-f]{16}", generated.headers["x-request-id"])
+    assert generated.headers["x-request-id"] != other.headers["x-request-id"]
+
+
+def test_session_cookie_is_httponly_and_samesite_lax(notes_app: NotesApp) -> None:
+    response = TestClient(notes_app.app).get("/notes")
+
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith("tiered_session=")
+    assert "; HttpOnly" in cookie
+    assert "; SameSite=Lax" in cookie
+    assert "; Path=/" in cookie
+    assert "; Secure" not in cookie  # plain http

@@ -1,0 +1,113 @@
+"""Static files: fingerprinted URLs cached forever, SRI that matches the bytes served."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from pathlib import Path
+
+from fastapi import FastAPI
+from starlette.testclient import TestClient
+
+import tiered
+from tests.conftest import NotesApp
+from tiered import TieredSettings
+
+CHROME = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
+
+
+def _sri(body: bytes) -> str:
+    return "sha384-" + base64.b64encode(hashlib.sha384(body).digest()).decode()
+
+
+def test_scripts_are_fingerprinted_immutable_and_match_their_integrity(
+    notes_app: NotesApp,
+) -> None:
+    client = TestClient(notes_app.app)
+    page = client.get("/notes", headers={"User-Agent": CHROME}).text
+    scripts = re.findall(r'<script defer src="([^"]+)" integrity="([^"]+)"', page)
+
+    assert {src.split("/")[-1].split(".")[0] for src, _ in scripts} == {"htmx", "bootstrap"}
+    for src, integrity in scripts:
+        assert re.search(r"\.[0-9a-f]{10}\.", src)
+        response = client.get(src)
+        assert response.status_code == 200
+        assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
+        assert response.headers["content-type"].startswith(
+            ("text/javascript", "application/javascript")
+        )
+        assert integrity == _sri(response.content)
+
+
+def test_stylesheet_is_fingerprinted(notes_app: NotesApp) -> None:
+    client = TestClient(notes_app.app)
+    page = client.get("/notes").text
+    (href,) = re.findall(r'<link rel="stylesheet" href="([^"]+)">', page)
+
+    response = client.get(href)
+
+    assert href.startswith("/static/tiered/tiered.")
+    assert response.headers["content-type"].startswith("text/css")
+    assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert response.headers["x-content-type-options"] == "nosniff"
+
+
+def test_plain_name_is_served_but_revalidated(notes_app: NotesApp) -> None:
+    response = TestClient(notes_app.app).get("/static/tiered/bootstrap.js")
+
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "public, max-age=0, must-revalidate"
+
+
+def test_head_answers_without_a_body(notes_app: NotesApp) -> None:
+    response = TestClient(notes_app.app).head("/static/tiered/bootstrap.js")
+
+    assert response.status_code == 200
+    assert response.content == b""
+    assert int(response.headers["content-length"]) > 0
+
+
+def test_unknown_file_is_a_404(notes_app: NotesApp) -> None:
+    client = TestClient(notes_app.app)
+
+    missing = client.get("/static/tiered/nothing.js")
+    outside = client.get("/static/../pyproject.toml")
+
+    assert missing.status_code == 404
+    assert outside.status_code == 404
+
+
+def test_app_static_files_override_and_join_tiered_ones(tmp_path: Path) -> None:
+    static = tmp_path / "static"
+    (static / "app").mkdir(parents=True)
+    (static / "app" / "site.css").write_bytes(b"body { color: black; }\n")
+    (tmp_path / "page.html").write_text(
+        '<link rel="stylesheet" href="{{ static_url("app/site.css") }}" '
+        'integrity="{{ static_integrity("app/site.css") }}">',
+        encoding="utf-8",
+    )
+    app = FastAPI()
+    tiered.install(
+        app,
+        TieredSettings(debug=True, static_dirs=(str(static),)),
+        template_dirs=(str(tmp_path),),
+    )
+
+    @app.get("/")
+    @tiered.view("page.html", json=False)
+    async def page() -> None:
+        return None
+
+    client = TestClient(app)
+    html = client.get("/").text
+    href, integrity = re.findall(r'href="([^"]+)" integrity="([^"]+)"', html)[0]
+    served = client.get(href)
+
+    assert served.content == b"body { color: black; }\n"
+    assert integrity == _sri(served.content)
+    digest = hashlib.sha256(served.content).hexdigest()[:10]
+    assert href == f"/static/app/site.{digest}.css"
