@@ -195,3 +195,12 @@ def test_guestbook_lists_entries_in_every_representation() -> None:
     assert '<li data-entry-id="1">' in fragment.text
     assert as_json.json()["items"][0]["name"] == "Ada"
     assert as_json.json()["total_pages"] == 1
+
+
+def test_text_browser_gets_a_core_tier_page_without_script(client: TestClient) -> None:
+    response = client.get("/profile/Ada", headers={"User-Agent": "Lynx/2.9.0 libwww-FM/2.14"})
+
+    assert response.status_code == 200
+    assert "<script" not in response.text
+    assert '<section id="card"><p>Ada is 36.</p></section>' in response.text
+    assert '<link rel="stylesheet" href="/static/tiered/tiered.' in response.text
