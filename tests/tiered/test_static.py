@@ -71,13 +71,18 @@ def test_head_answers_without_a_body(notes_app: NotesApp) -> None:
     assert int(response.headers["content-length"]) > 0
 
 
-def test_unknown_file_is_a_404(notes_app: NotesApp) -> None:
+def test_unknown_file_is_a_negotiated_404(notes_app: NotesApp) -> None:
     client = TestClient(notes_app.app)
 
-    missing = client.get("/static/tiered/nothing.js")
-    outside = client.get("/static/../pyproject.toml")
+    problem = client.get("/static/tiered/nothing.js", headers={"Accept": "application/json"})
+    page = client.get("/static/tiered/nothing.js", headers={"Accept": "text/html"})
+    outside = client.get("/static/tiered/../../pyproject.toml")
 
-    assert missing.status_code == 404
+    assert problem.status_code == 404
+    assert problem.headers["content-type"] == "application/problem+json"
+    assert problem.json()["detail"] == "There is no static file 'tiered/nothing.js'."
+    assert page.status_code == 404
+    assert "<h1>Page not found</h1>" in page.text
     assert outside.status_code == 404
 
 

@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 from starlette.responses import FileResponse, PlainTextResponse, Response
 from starlette.types import Receive, Scope, Send
 
-from tiered.core.errors import ImproperlyConfigured
+from tiered.core.errors import ImproperlyConfigured, NotFound
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "public, max-age=0, must-revalidate"
@@ -103,11 +103,11 @@ class StaticAssets:
             relative = scope.get("path_params", {}).get("path", "")
             found = self._by_url_path.get(relative)
             if found is None:
-                response = PlainTextResponse("Not found", status_code=404)
-            else:
-                entry, immutable = found
-                response = FileResponse(
-                    entry.path,
-                    headers={"Cache-Control": IMMUTABLE if immutable else REVALIDATE},
-                )
+                # Raised, not answered, so the error is negotiated like every other one.
+                raise NotFound(f"There is no static file {relative!r}.")
+            entry, immutable = found
+            response = FileResponse(
+                entry.path,
+                headers={"Cache-Control": IMMUTABLE if immutable else REVALIDATE},
+            )
         await response(scope, receive, send)
