@@ -112,4 +112,4 @@ class Renderer:
     def flash_region(self, messages: list[Flash]) -> str:
         """The flash region as an out-of-band update, appended to a fragment response."""
         macros = self.environment.globals["ui"]
-        return str(macros.flash_region(messages, oob=True))
+        return str(macros.flash_region(messages, oob=True))  # type: ignore[attr-defined]
