@@ -48,6 +48,9 @@ class TieredSettings:
     session_cookie: str = "tiered_session"
     """The name of the session cookie (HttpOnly, SameSite=Lax)."""
 
+    csrf_cookie: str = "tiered_csrf"
+    """The cookie that holds the visitor's signed CSRF secret (HttpOnly, SameSite=Lax)."""
+
     session_max_age: int = 14 * 24 * 3600
     """Seconds a session lives without being used."""
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from starlette.testclient import TestClient
 
-from tests.conftest import NotesApp, build_notes_app
+from tests.conftest import NotesApp, build_notes_app, hidden_value
 from tiered import TieredSettings
 
 CHROME = (
@@ -109,10 +109,24 @@ def test_request_id_is_echoed_or_generated(notes_app: NotesApp) -> None:
     assert generated.headers["x-request-id"] != other.headers["x-request-id"]
 
 
-def test_session_cookie_is_httponly_and_samesite_lax(notes_app: NotesApp) -> None:
+def test_showing_a_form_sets_only_the_csrf_cookie_not_a_session(notes_app: NotesApp) -> None:
     response = TestClient(notes_app.app).get("/notes")
 
-    cookie = response.headers["set-cookie"]
+    (cookie,) = response.headers.get_list("set-cookie")
+    assert cookie.startswith("tiered_csrf=")
+    assert "; HttpOnly" in cookie
+    assert "; SameSite=Lax" in cookie
+    assert "; Path=/" in cookie
+    assert "; Secure" not in cookie  # plain http
+
+
+def test_session_cookie_is_httponly_and_samesite_lax(notes_app: NotesApp) -> None:
+    client = TestClient(notes_app.app)
+    page = client.get("/notes").text
+    form = {"csrf_token": hidden_value(page, "csrf_token"), "title": "Milk"}
+    response = client.post("/notes", data=form, follow_redirects=False)  # flashes a message
+
+    (cookie,) = response.headers.get_list("set-cookie")
     assert cookie.startswith("tiered_session=")
     assert "; HttpOnly" in cookie
     assert "; SameSite=Lax" in cookie

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -29,6 +30,8 @@ class RequestContext:
         "client",
         "cookies",
         "csrf_failure",
+        "csrf_secret",
+        "csrf_secret_is_new",
         "headers",
         "request_id",
         "runtime",
@@ -50,6 +53,8 @@ class RequestContext:
         self.request_id = request_id
         self.session: Session | None = None
         self.csrf_failure: str | None = None
+        self.csrf_secret: str | None = None
+        self.csrf_secret_is_new = False
         self._nonce: str | None = None
 
     @property
@@ -70,7 +75,11 @@ class RequestContext:
         return self.session
 
     def csrf_token(self) -> str:
-        return self.runtime.csrf.issue(self.get_session())
+        """A fresh CSRF token, giving the visitor a CSRF secret (and its cookie) on first use."""
+        if self.csrf_secret is None:
+            self.csrf_secret = self.runtime.csrf.new_secret()
+            self.csrf_secret_is_new = True
+        return self.runtime.csrf.issue(self.csrf_secret)
 
     def flash(self, message: str, level: FlashLevel = "success") -> None:
         session = self.get_session()
@@ -92,9 +101,10 @@ class RequestContext:
         """Who a submission belongs to, so one visitor's key cannot replay another's result."""
         auth = self.headers.get("authorization")
         if auth:
-            import hashlib
-
             return "token:" + hashlib.sha256(auth.encode("latin-1")).hexdigest()[:32]
+        if self.csrf_secret is not None:
+            # Stable for the browser even when its first submission starts its session.
+            return "visitor:" + hashlib.sha256(self.csrf_secret.encode()).hexdigest()[:32]
         session = self.session
         if session is not None and session.id is not None:
             return "session:" + session.id

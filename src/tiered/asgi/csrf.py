@@ -5,10 +5,13 @@ session cookie:
 
 1. **Fetch Metadata and Origin.** Browsers say where a request comes from. ``Sec-Fetch-Site:
    cross-site`` or an ``Origin`` that is neither this site nor a trusted origin is refused outright.
-2. **A token bound to the session**, in the hidden form field ``csrf_token`` or, for enhanced
-   requests, a header. A token is a random nonce signed with the app's secret *and* the session's
-   own CSRF secret, plus a timestamp; it proves the form was served to this session recently. A new
-   nonce per form keeps the page's bytes changing, so compression cannot leak the secret (BREACH).
+2. **A token bound to the visitor**, in the hidden form field ``csrf_token`` or, for enhanced
+   requests, a header. Each visitor gets a random CSRF secret in its own signed, HttpOnly cookie;
+   a token is a random nonce signed with the app's secret *and* that secret, plus a timestamp, so
+   it proves the form was served to this browser recently. A new nonce per form keeps the page's
+   bytes changing, so compression cannot leak the secret (BREACH). The secret lives in a cookie
+   rather than the session so that showing a form to an anonymous visitor (every page of a full
+   tier carries a token for htmx) never creates a server-side session.
 
 Requests that carry ``Authorization: Bearer`` are exempt: a browser never adds that header by
 itself, so a forged request cannot carry it.
@@ -17,10 +20,9 @@ itself, so a forged request cannot carry it.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, MutableMapping
-from typing import Any
+from collections.abc import Mapping
 
-from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
+from itsdangerous import BadSignature, SignatureExpired, Signer, TimestampSigner
 
 CSRF_FIELD = "csrf_token"
 """The hidden form field that carries the token."""
@@ -33,8 +35,6 @@ CSRF_TOKEN_EXPIRED = "token-expired"  # noqa: S105
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
-_SESSION_KEY = "_csrf"
-
 MESSAGES: dict[str, str] = {
     CSRF_CROSS_SITE: "The request came from another site, so it was refused.",
     CSRF_UNTRUSTED_ORIGIN: "The request came from a page that is not part of this site.",
@@ -42,8 +42,8 @@ MESSAGES: dict[str, str] = {
         "The form's security token is missing. Reload the page with the form and submit it again."
     ),
     CSRF_TOKEN_INVALID: (
-        "The form's security token does not match your session (perhaps you logged in or out in "
-        "another tab). Submit the form again."
+        "The form's security token does not match this browser (perhaps its cookies were cleared "
+        "or the form came from another browser). Nothing was lost: submit it again."
     ),
     CSRF_TOKEN_EXPIRED: (
         "The form was open for too long, so it was not sent. Nothing was lost: submit it again."
@@ -75,29 +75,40 @@ def check_origin(
 
 
 class CsrfTokens:
-    """Issues and verifies session-bound tokens."""
+    """Issues and verifies tokens bound to a visitor's CSRF secret."""
 
     def __init__(self, secret_key: str, max_age: int) -> None:
         self._secret_key = secret_key
         self._max_age = max_age
+        self._cookie_signer = Signer(secret_key, salt="tiered.csrf-cookie")
 
-    def _signer(self, session_secret: str) -> TimestampSigner:
-        return TimestampSigner(self._secret_key + session_secret, salt="tiered.csrf")
+    def _signer(self, visitor_secret: str) -> TimestampSigner:
+        return TimestampSigner(self._secret_key + visitor_secret, salt="tiered.csrf")
 
-    def issue(self, session: MutableMapping[str, Any]) -> str:
-        """A fresh token for a form shown to this session (creates the session's secret)."""
-        secret = session.get(_SESSION_KEY)
-        if not isinstance(secret, str):
-            secret = secrets.token_urlsafe(24)
-            session[_SESSION_KEY] = secret
-        return self._signer(secret).sign(secrets.token_urlsafe(12)).decode("ascii")
+    @staticmethod
+    def new_secret() -> str:
+        return secrets.token_urlsafe(24)
 
-    def verify(self, session: Mapping[str, Any], token: str | None) -> str | None:
-        """The failure reason, or ``None`` when the token is good for this session."""
+    def read_cookie(self, value: str) -> str | None:
+        """The visitor's secret from its cookie, or ``None`` when the signature does not hold."""
+        try:
+            return self._cookie_signer.unsign(value).decode("ascii")
+        except (BadSignature, UnicodeDecodeError):
+            return None
+
+    def write_cookie(self, visitor_secret: str) -> str:
+        return self._cookie_signer.sign(visitor_secret).decode("ascii")
+
+    def issue(self, visitor_secret: str) -> str:
+        """A fresh token for a form shown to the visitor with this secret."""
+        return self._signer(visitor_secret).sign(secrets.token_urlsafe(12)).decode("ascii")
+
+    def verify(self, visitor_secret: str | None, token: str | None) -> str | None:
+        """The failure reason, or ``None`` when the token is good for this visitor."""
         if not token:
             return CSRF_TOKEN_MISSING
-        secret = session.get(_SESSION_KEY)
-        if not isinstance(secret, str):
+        secret = visitor_secret
+        if secret is None:
             return CSRF_TOKEN_INVALID
         try:
             self._signer(secret).unsign(token, max_age=self._max_age)

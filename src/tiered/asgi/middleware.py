@@ -68,6 +68,7 @@ class TieredMiddleware:
         self.runtime = runtime
         settings = runtime.settings
         self._session_cookie_name = settings.session_cookie
+        self._csrf_cookie_name = settings.csrf_cookie
         self._csrf_header = settings.csrf_header.lower()
         self._max_body = settings.max_body_bytes
         self._static_headers: list[tuple[bytes, bytes]] = [
@@ -99,13 +100,24 @@ class TieredMiddleware:
                 if data is not None:
                     ctx.session = Session(session_id, data)
 
+        raw_csrf = cookies.get(self._csrf_cookie_name)
+        if raw_csrf:
+            ctx.csrf_secret = runtime.csrf.read_cookie(raw_csrf)
+
         started = False
+        # HEAD is GET without the body (RFC 9110 §9.3.2); FastAPI's @app.get routes do not
+        # answer it, and link checkers, `curl -I` and `lynx -head` rely on it.
+        head = scope["method"] == "HEAD"
+        if head:
+            scope["method"] = "GET"
 
         async def send_wrapper(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
                 await self._finish_headers(scope, ctx, message)
+            elif head and message["type"] == "http.response.body":
+                message = {**message, "body": b""}
             await send(message)
 
         try:
@@ -181,7 +193,7 @@ class TieredMiddleware:
                 body = await _read_body(receive, self._max_body, self._too_large)
                 receive = _replay(body, receive)
                 token = await _form_field(scope, body, content_type, CSRF_FIELD)
-        reason = self.runtime.csrf.verify(ctx.session or {}, token)
+        reason = self.runtime.csrf.verify(ctx.csrf_secret, token)
         if reason is None:
             return None, receive
         if reason != CSRF_TOKEN_MISSING and self.runtime.handles_stale_csrf(scope):
@@ -212,17 +224,26 @@ class TieredMiddleware:
         if session is not None and session.modified:
             cookie = await self._save_session(scope, session)
             raw_headers.append((b"set-cookie", cookie.encode("latin-1")))
+        if ctx.csrf_secret_is_new and ctx.csrf_secret is not None:
+            signed = self.runtime.csrf.write_cookie(ctx.csrf_secret)
+            max_age = self.runtime.settings.session_max_age
+            csrf_cookie = f"{self._csrf_cookie_name}={signed}; Max-Age={max_age}"
+            csrf_cookie += self._cookie_attributes(scope)
+            raw_headers.append((b"set-cookie", csrf_cookie.encode("latin-1")))
         message["headers"] = raw_headers
+
+    def _cookie_attributes(self, scope: Scope) -> str:
+        secure = self.runtime.settings.secure_cookies
+        if secure is None:
+            secure = scope["scheme"] == "https"
+        return "; Path=/; HttpOnly; SameSite=Lax" + ("; Secure" if secure else "")
 
     async def _save_session(self, scope: Scope, session: Session) -> str:
         runtime = self.runtime
         settings = runtime.settings
         for old_id in session.previous_ids:
             await runtime.sessions.delete(old_id)
-        secure = settings.secure_cookies
-        if secure is None:
-            secure = scope["scheme"] == "https"
-        attributes = "; Path=/; HttpOnly; SameSite=Lax" + ("; Secure" if secure else "")
+        attributes = self._cookie_attributes(scope)
         name = self._session_cookie_name
         if session.cleared and not len(session):
             return f"{name}=; Max-Age=0{attributes}"
