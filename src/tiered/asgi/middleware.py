@@ -92,14 +92,6 @@ class TieredMiddleware:
         ctx = RequestContext(runtime, client, headers, cookies, request_id)
         scope[SCOPE_KEY] = ctx
 
-        raw_session = cookies.get(self._session_cookie_name)
-        if raw_session:
-            session_id = runtime.session_cookie.read(raw_session)
-            if session_id is not None:
-                data = await runtime.sessions.load(session_id)
-                if data is not None:
-                    ctx.session = Session(session_id, data)
-
         raw_csrf = cookies.get(self._csrf_cookie_name)
         if raw_csrf:
             ctx.csrf_secret = runtime.csrf.read_cookie(raw_csrf)
@@ -114,13 +106,22 @@ class TieredMiddleware:
         async def send_wrapper(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
-                started = True
                 await self._finish_headers(scope, ctx, message)
+                started = True
             elif head and message["type"] == "http.response.body":
                 message = {**message, "body": b""}
             await send(message)
 
         try:
+            # Inside the try: a session store that is down answers a negotiated error (a store
+            # raises ServiceUnavailable for that), never a bare 500.
+            raw_session = cookies.get(self._session_cookie_name)
+            if raw_session:
+                session_id = runtime.session_cookie.read(raw_session)
+                if session_id is not None:
+                    data = await runtime.sessions.load(session_id)
+                    if data is not None:
+                        ctx.session = Session(session_id, data)
             problem: HTTPProblem | None = None
             length = headers.get("content-length")
             if length is not None:
@@ -222,6 +223,8 @@ class TieredMiddleware:
         raw_headers.append((b"x-request-id", ctx.request_id.encode("latin-1")))
         session = ctx.session
         if session is not None and session.modified:
+            # Saved once: if the store fails, the error response that follows must not retry.
+            session.modified = False
             cookie = await self._save_session(scope, session)
             raw_headers.append((b"set-cookie", cookie.encode("latin-1")))
         if ctx.csrf_secret_is_new and ctx.csrf_secret is not None:

@@ -1,0 +1,53 @@
+"""``create_app(settings)``: Taskboard, assembled from its domains on tiered."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+from fastapi import FastAPI
+
+import tiered
+from taskboard.accounts import views as accounts_views
+from taskboard.accounts.service import SqlSessionStore
+from taskboard.db import Database
+from taskboard.migrations.runner import upgrade
+from taskboard.settings import Settings
+from taskboard.tasks import views as tasks_views
+
+PACKAGE = Path(__file__).resolve().parent
+TEMPLATE_DIRS = (
+    PACKAGE / "templates",
+    PACKAGE / "accounts" / "templates",
+    PACKAGE / "tasks" / "templates",
+)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; nothing touches the database until it starts (migrations run then)."""
+    settings = settings or Settings.from_environ()
+    database = Database(settings.database_url)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await anyio.to_thread.run_sync(upgrade, settings.database_url)
+        yield
+        await database.dispose()
+
+    app = FastAPI(title="Taskboard", version="1", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.database = database
+    tiered.install(
+        app,
+        tiered.TieredSettings(
+            secret_key=settings.secret_key,
+            debug=settings.debug,
+            template_dirs=tuple(str(d) for d in TEMPLATE_DIRS if d.is_dir()),
+        ),
+        session_store=SqlSessionStore(database),
+    )
+    app.include_router(accounts_views.router)
+    app.include_router(tasks_views.router)
+    return app

@@ -1,0 +1,1 @@
+"""Alembic migrations for Taskboard; run with ``taskboard migrate`` (or on start-up)."""

@@ -1,0 +1,92 @@
+"""Taskboard's settings, read from the environment once at start-up.
+
+==================  ==============================================================================
+``DATABASE_URL``    ``postgresql://user@host:port/db`` or ``sqlite:///path``; default: a SQLite file
+                    in the data directory. The app picks its own async driver.
+``TASKBOARD_DATA``  the data directory (default ``var/``): the SQLite file and a generated secret
+``SECRET_KEY``      signs cookies and tokens (``TIERED_SECRET_KEY`` works too); default: a random
+                    key generated once and kept in the data directory
+``REDIS_URL``       rate limits shared by every process (default: in memory, per process)
+``METRICS_TOKEN``   the bearer token ``/metrics`` answers to; unset means ``/metrics`` is a 404
+``DEBUG``           ``1`` shows tracebacks on error pages; never in production
+==================  ==============================================================================
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from tiered import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str
+    """An SQLAlchemy async URL (``sqlite+aiosqlite://…`` or ``postgresql+psycopg://…``)."""
+
+    secret_key: str
+    debug: bool = False
+    redis_url: str | None = None
+    metrics_token: str | None = None
+    data_dir: Path = Path("var")
+    login_attempts: str = "5/minute"
+    """The login rate limit, per account and per client address (the limits library's syntax)."""
+
+    @classmethod
+    def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        data_dir = Path(env.get("TASKBOARD_DATA", "var"))
+        raw_url = env.get("DATABASE_URL", "").strip()
+        if raw_url:
+            database_url = async_database_url(raw_url)
+        else:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            database_url = f"sqlite+aiosqlite:///{data_dir / 'taskboard.db'}"
+        secret = env.get("SECRET_KEY") or env.get("TIERED_SECRET_KEY") or _stored_secret(data_dir)
+        return cls(
+            database_url=database_url,
+            secret_key=secret,
+            debug=env.get("DEBUG", "").strip().lower() in _TRUE,
+            redis_url=env.get("REDIS_URL") or None,
+            metrics_token=env.get("METRICS_TOKEN") or None,
+            data_dir=data_dir,
+        )
+
+
+def async_database_url(url: str) -> str:
+    """The async SQLAlchemy URL for a ``DATABASE_URL`` in the usual form."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ImproperlyConfigured(
+            f"DATABASE_URL {url!r} is not a URL; expected postgresql://user@host:port/dbname or "
+            "sqlite:///path/to/file.db."
+        )
+    base = scheme.split("+", 1)[0].lower()
+    if base in ("postgresql", "postgres"):
+        return f"postgresql+psycopg://{rest}"
+    if base == "sqlite":
+        return f"sqlite+aiosqlite://{rest}"
+    raise ImproperlyConfigured(
+        f"DATABASE_URL scheme {scheme!r} is not supported; use postgresql:// or sqlite://."
+    )
+
+
+def sync_database_url(async_url: str) -> str:
+    """The same database with a synchronous driver, for Alembic."""
+    return async_url.replace("+aiosqlite", "", 1)
+
+
+def _stored_secret(data_dir: Path) -> str:
+    """A random secret generated once per data directory, so `make run` needs no set-up."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "secret_key"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(48), encoding="ascii")
+    return path.read_text(encoding="ascii").strip()

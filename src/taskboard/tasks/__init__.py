@@ -1,0 +1,1 @@
+"""Tasks: each user's own list, in every tier and as JSON."""

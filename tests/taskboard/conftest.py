@@ -1,0 +1,133 @@
+"""Fixtures for Taskboard's tests: the app on a fresh database, users, and logged-in clients.
+
+Every test that takes ``app`` runs once on SQLite and, when ``TEST_POSTGRES_URL`` names a
+PostgreSQL server (``.ci/run`` sets it), once more on PostgreSQL. SQLite starts from a copy of a
+database migrated once per run; PostgreSQL uses one database migrated once per run and emptied
+between tests.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import create_engine, text
+from starlette.testclient import TestClient
+
+from taskboard.accounts.models import User
+from taskboard.accounts.service import SESSION_USER_KEY, create_user
+from taskboard.app import create_app
+from taskboard.db import Database
+from taskboard.migrations.runner import upgrade
+from taskboard.settings import Settings, async_database_url, sync_database_url
+
+SECRET = "test-secret-key-that-is-long-enough-0123456789"
+PASSWORD = "correct horse battery staple"
+TABLES = ("tasks", "api_tokens", "sessions", "users")
+
+BACKENDS = ["sqlite"]
+if os.environ.get("TEST_POSTGRES_URL"):
+    BACKENDS.append("postgresql")
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "taskboard.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A database of its own on the TEST_POSTGRES_URL server, migrated once."""
+    server = os.environ["TEST_POSTGRES_URL"]
+    name = f"taskboard_test_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(
+        sync_database_url(async_database_url(server)), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = async_database_url(server.rsplit("/", 1)[0] + "/" + name)
+    upgrade(url)
+    yield url
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        path = tmp_path / "taskboard.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite+aiosqlite:///{path}"
+    url: str = request.getfixturevalue("postgres_url")
+    engine = create_engine(sync_database_url(url))
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(database_url=database_url, secret_key=SECRET, data_dir=tmp_path)
+
+
+@pytest.fixture
+def app(settings: Settings) -> FastAPI:
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    """A browser-like client; the app's lifespan (migrations, engine) runs around it."""
+    with TestClient(app, base_url="http://127.0.0.1:8000") as test_client:
+        yield test_client
+
+
+@dataclass
+class Account:
+    user: User
+    email: str
+    password: str
+
+
+def make_user(client: TestClient, email: str, *, is_admin: bool = False) -> Account:
+    """A user stored directly (the sign-up pages have tests of their own).
+
+    Runs on the app's own event loop (the client's portal): the engine's connections belong to it.
+    """
+    database: Database = client.app.state.database  # type: ignore[attr-defined]
+    portal = client.portal
+    assert portal is not None, "use the client inside its `with` block (the `client` fixture)"
+    user = portal.call(lambda: create_user(database, email, PASSWORD, is_admin=is_admin))
+    return Account(user, email, PASSWORD)
+
+
+def log_in(client: TestClient, account: Account) -> None:
+    """Give ``client`` a logged-in session for ``account`` without going through /login."""
+    app: FastAPI = client.app  # type: ignore[assignment]
+    runtime = app.state.tiered
+    session_id = f"test-{uuid.uuid4().hex}"
+    data = {SESSION_USER_KEY: account.user.id}
+    portal = client.portal
+    assert portal is not None, "use the client inside its `with` block (the `client` fixture)"
+    portal.call(lambda: runtime.sessions.save(session_id, data, 3600))
+    client.cookies.set(runtime.settings.session_cookie, runtime.session_cookie.write(session_id))
+
+
+@pytest.fixture
+def alice(client: TestClient) -> Account:
+    return make_user(client, "alice@example.org")
+
+
+@pytest.fixture
+def bob(client: TestClient) -> Account:
+    return make_user(client, "bob@example.org")
