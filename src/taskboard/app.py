@@ -14,8 +14,12 @@ from taskboard.accounts import views as accounts_views
 from taskboard.accounts.service import SqlSessionStore
 from taskboard.db import Database
 from taskboard.migrations.runner import upgrade
+from taskboard.ops import views as ops_views
 from taskboard.settings import Settings
 from taskboard.tasks import views as tasks_views
+
+DOMAINS = (ops_views, accounts_views, tasks_views)
+"""Each domain's views module: its ``router``, and optionally ``exception_handlers``."""
 
 PACKAGE = Path(__file__).resolve().parent
 TEMPLATE_DIRS = (
@@ -48,6 +52,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ),
         session_store=SqlSessionStore(database),
     )
-    app.include_router(accounts_views.router)
-    app.include_router(tasks_views.router)
+    for views in DOMAINS:
+        app.include_router(views.router)
+        for exception, handler in getattr(views, "exception_handlers", {}).items():
+            app.add_exception_handler(exception, handler)
     return app

@@ -1,0 +1,7 @@
+"""Health and readiness endpoints (added here)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter()
