@@ -6,10 +6,12 @@ import time
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from itsdangerous import TimestampSigner
 from markupsafe import escape
 from starlette.testclient import TestClient
 
+import tiered
 from tests.conftest import SECRET, NotesApp, build_notes_app, hidden_value
 from tiered import TieredSettings
 from tiered.asgi.csrf import (
@@ -20,6 +22,7 @@ from tiered.asgi.csrf import (
     CSRF_UNTRUSTED_ORIGIN,
     MESSAGES,
 )
+from tiered.asgi.runtime import CSRF_EXEMPT_ATTRIBUTE
 
 
 def _session(client: TestClient) -> str:
@@ -241,3 +244,31 @@ def test_safe_methods_need_no_token(notes_app: NotesApp) -> None:
     client = TestClient(notes_app.app)
 
     assert client.get("/notes", headers={"Sec-Fetch-Site": "cross-site"}).status_code == 200
+
+
+def test_an_endpoint_marked_csrf_exempt_takes_a_post_without_a_token() -> None:
+    app = FastAPI()
+    tiered.install(app, TieredSettings(debug=True))
+
+    @app.post("/api/tokens")
+    async def issue() -> dict[str, str]:
+        return {"token": "t"}
+
+    @app.post("/other")
+    async def other() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    setattr(issue, CSRF_EXEMPT_ATTRIBUTE, True)
+    client = TestClient(app)
+
+    exempt = client.post("/api/tokens", json={}, headers={"Accept": "application/json"})
+    guarded = client.post("/other", json={}, headers={"Accept": "application/json"})
+    cross_site = client.post(
+        "/api/tokens",
+        json={},
+        headers={"Accept": "application/json", "Origin": "https://evil.example"},
+    )
+
+    assert (exempt.status_code, exempt.json()) == (200, {"token": "t"})
+    assert (guarded.status_code, guarded.json()["code"]) == (403, "csrf-failed")
+    assert (cross_site.status_code, cross_site.json()["reason"]) == (403, CSRF_UNTRUSTED_ORIGIN)

@@ -195,7 +195,7 @@ class TieredMiddleware:
                 receive = _replay(body, receive)
                 token = await _form_field(scope, body, content_type, CSRF_FIELD)
         reason = self.runtime.csrf.verify(ctx.csrf_secret, token)
-        if reason is None:
+        if reason is None or self.runtime.exempts_csrf(scope):
             return None, receive
         if reason != CSRF_TOKEN_MISSING and self.runtime.handles_stale_csrf(scope):
             # The form view re-shows the form with the input kept and a fresh token.

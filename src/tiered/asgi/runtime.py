@@ -5,11 +5,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
+
+if TYPE_CHECKING:
+    from tiered.flags.runtime import Flags
 
 from tiered.asgi.context import RequestContext
 from tiered.asgi.csrf import CsrfTokens
@@ -23,6 +26,11 @@ from tiered.settings import TieredSettings
 
 FORM_ENDPOINT_ATTRIBUTE = "__tiered_form__"
 """Set on endpoints that re-show their own form when its CSRF token has gone stale."""
+
+CSRF_EXEMPT_ATTRIBUTE = "__tiered_csrf_exempt__"
+"""Set (to ``True``) on endpoints that rely on no ambient credential, so they need no CSRF token:
+an API token endpoint that reads the email and password from a JSON body and sets no cookie.
+The Origin and Fetch Metadata checks still apply to them."""
 
 TIERED_STATIC = Path(__file__).resolve().parent.parent / "static"
 
@@ -51,8 +59,10 @@ class Runtime:
         *,
         session_store: SessionStore | None = None,
         idempotency_store: IdempotencyStore | None = None,
+        flags: Flags | None = None,
     ) -> None:
         self.settings = settings
+        self.flags = flags
         self.sessions: SessionStore = session_store or MemorySessionStore()
         self.idempotency: IdempotencyStore = idempotency_store or MemoryIdempotencyStore()
         self.session_cookie = SessionCookie(settings.secret_key)
@@ -89,6 +99,19 @@ class Runtime:
         """
         for route in self.routes():
             if not getattr(getattr(route, "endpoint", None), FORM_ENDPOINT_ATTRIBUTE, False):
+                continue
+            match, _ = route.matches(scope)
+            if match is Match.FULL:
+                return True
+        return False
+
+    def exempts_csrf(self, scope: Scope) -> bool:
+        """Whether the endpoint for this request is marked with :data:`CSRF_EXEMPT_ATTRIBUTE`.
+
+        Only asked when a CSRF token fails, so the route matching costs nothing on the normal path.
+        """
+        for route in self.routes():
+            if not getattr(getattr(route, "endpoint", None), CSRF_EXEMPT_ATTRIBUTE, False):
                 continue
             match, _ = route.matches(scope)
             if match is Match.FULL:
