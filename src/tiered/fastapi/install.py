@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from fastapi import FastAPI
@@ -12,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
+from tiered.asgi.accesslog import AccessLogMiddleware
 from tiered.asgi.context import context_of
 from tiered.asgi.idempotency import IdempotencyStore
 from tiered.asgi.middleware import TieredMiddleware
@@ -22,6 +24,7 @@ from tiered.core.capabilities import CHOICE_COOKIE
 from tiered.core.errors import BadRequest, HTTPProblem, NotFound
 from tiered.core.forms import FieldError
 from tiered.fastapi.openapi import install_openapi
+from tiered.flags.runtime import Flags
 from tiered.settings import TieredSettings
 
 _CHOICE_MAX_AGE = 365 * 24 * 3600
@@ -33,6 +36,7 @@ def install(
     *,
     session_store: SessionStore | None = None,
     idempotency_store: IdempotencyStore | None = None,
+    flags: Flags | None = None,
     **setting_overrides: Any,
 ) -> Runtime:
     """Install tiered on ``app``: middleware, error handlers, static files, tiered's endpoints.
@@ -49,7 +53,9 @@ def install(
         settings = TieredSettings.from_environ(**setting_overrides)
     elif setting_overrides:
         settings = settings.replace(**setting_overrides)
-    runtime = Runtime(settings, session_store=session_store, idempotency_store=idempotency_store)
+    runtime = Runtime(
+        settings, session_store=session_store, idempotency_store=idempotency_store, flags=flags
+    )
     app.state.tiered = runtime
 
     async def on_problem(request: Request, exc: Exception) -> Response:
@@ -73,6 +79,7 @@ def install(
         app.add_exception_handler(RequestValidationError, on_request_validation)
         install_openapi(app)
     app.add_middleware(TieredMiddleware, runtime=runtime)
+    app.add_middleware(AccessLogMiddleware)  # outermost, so it times tiered's work too
 
     prefix = settings.internal_prefix
     app.router.routes.append(
@@ -87,8 +94,13 @@ def install(
 
 
 def _request_problem(exc: RequestValidationError) -> HTTPProblem:
-    errors = []
-    for item in exc.errors():
+    return request_problem(exc.errors())
+
+
+def request_problem(errors: Iterable[Mapping[str, Any]]) -> HTTPProblem:
+    """Pydantic's errors about a request (``loc`` starts with path, query, header or body)."""
+    fields = []
+    for item in errors:
         location = [str(p) for p in item.get("loc", ())]
         where = location[0] if location else ""
         name = ".".join(location[1:]) if len(location) > 1 else where
@@ -98,14 +110,14 @@ def _request_problem(exc: RequestValidationError) -> HTTPProblem:
         )
         if where == "body":
             message = f"{name or 'The body'}: {item.get('msg', 'invalid value')}."
-        errors.append(FieldError(name, pointer, message, str(item.get("type", "invalid"))))
-    if errors and all(e.pointer == "" for e in errors):
+        fields.append(FieldError(name, pointer, message, str(item.get("type", "invalid"))))
+    if fields and all(e.pointer == "" for e in fields):
         # Query, path or header values: the address is wrong, not a form.
         return BadRequest(
-            " ".join(e.message for e in errors),
-            extra={"errors": [e.as_problem_member() for e in errors]},
+            " ".join(e.message for e in fields),
+            extra={"errors": [e.as_problem_member() for e in fields]},
         )
-    return problem_from_errors(errors)
+    return problem_from_errors(fields)
 
 
 async def _version_switch(request: Request) -> Response:
