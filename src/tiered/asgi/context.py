@@ -32,6 +32,7 @@ class RequestContext:
         "csrf_failure",
         "csrf_secret",
         "csrf_secret_is_new",
+        "flag_values",
         "headers",
         "request_id",
         "runtime",
@@ -55,6 +56,7 @@ class RequestContext:
         self.csrf_failure: str | None = None
         self.csrf_secret: str | None = None
         self.csrf_secret_is_new = False
+        self.flag_values: dict[str, bool] | None = None
         self._nonce: str | None = None
 
     @property
@@ -81,6 +83,13 @@ class RequestContext:
             self.csrf_secret_is_new = True
         return self.runtime.csrf.issue(self.csrf_secret)
 
+    def visitor_key(self) -> str:
+        """A stable, anonymous key for this browser (from its CSRF secret, made if missing)."""
+        if self.csrf_secret is None:
+            self.csrf_secret = self.runtime.csrf.new_secret()
+            self.csrf_secret_is_new = True
+        return "visitor:" + hashlib.sha256(self.csrf_secret.encode()).hexdigest()[:32]
+
     def flash(self, message: str, level: FlashLevel = "success") -> None:
         session = self.get_session()
         messages = list(session.get(_FLASH_KEY, []))
@@ -104,7 +113,7 @@ class RequestContext:
             return "token:" + hashlib.sha256(auth.encode("latin-1")).hexdigest()[:32]
         if self.csrf_secret is not None:
             # Stable for the browser even when its first submission starts its session.
-            return "visitor:" + hashlib.sha256(self.csrf_secret.encode()).hexdigest()[:32]
+            return self.visitor_key()
         session = self.session
         if session is not None and session.id is not None:
             return "session:" + session.id

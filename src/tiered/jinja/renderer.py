@@ -5,7 +5,8 @@ gets is, byte for byte, the block the full page contains (jinja2-fragments rende
 
 Template globals read the current request from the template context (``pass_context``), so no
 per-request closures are built: ``csrf_token()``, ``csrf_input()``, ``form_guard()``,
-``flash_messages()``, ``static_url()``, ``static_integrity()`` and ``version_switch_url()``; and
+``flash_messages()``, ``static_url()``, ``static_integrity()``, ``version_switch_url()`` and
+``flag()``; and
 ``ui``, tiered's macros (``{{ ui.field(form, "title", "Title") }}``).
 """
 
@@ -25,6 +26,7 @@ from markupsafe import Markup
 from tiered.asgi.context import SCOPE_KEY, Flash, RequestContext
 from tiered.asgi.csrf import CSRF_FIELD
 from tiered.asgi.static import StaticAssets
+from tiered.flags.runtime import flag
 
 IDEMPOTENCY_FIELD = "idempotency_key"
 
@@ -57,6 +59,11 @@ def _form_guard(context: Context) -> Markup:
 @pass_context
 def _flash_messages(context: Context) -> list[Flash]:
     return _ctx(context).pop_flashes()
+
+
+@pass_context
+def _flag(context: Context, key: str) -> bool:
+    return flag(context["request"], key)
 
 
 @pass_context
@@ -98,6 +105,7 @@ class Renderer:
             static_url=static.url,
             static_integrity=static.integrity,
             version_switch_url=_version_switch_url,
+            flag=_flag,
         )
         # The macros read no context, so one module serves every render (an import per render
         # `with context` cost ~200 µs a page).

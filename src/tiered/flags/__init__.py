@@ -1,0 +1,1 @@
+"""Feature flags through OpenFeature: tiered's provider, a deadline guard, and per-request use."""

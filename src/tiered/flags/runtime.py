@@ -1,0 +1,183 @@
+"""``Flags``: feature flags for one app, evaluated through OpenFeature with the request's client.
+
+Give ``tiered.install(app, flags=Flags("flags.toml"))`` the app's declarations; then a template
+asks ``{% if flag("inline_edit") %}`` and Python asks ``tiered.flag(request, "inline_edit")``.
+The OpenFeature evaluation context is filled from the request automatically: the targeting key
+is the user (when the app says who that is) or an anonymous visitor's stable key, and the
+attributes are the client's tier, reasons, Save-Data, network class and whether JavaScript is
+confirmed, plus what the app adds. Each flag is evaluated at most once per request, so a page
+that asks twice shows one consistent answer.
+
+Any OpenFeature provider can replace tiered's (``Flags(..., provider=FlagdProvider())``); it is
+then wrapped in :class:`~tiered.flags.guard.GuardedProvider`, so a slow or failing provider costs
+a request at most the deadline and yields the declared default. A request never fails because of
+a flag.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import tomllib
+from collections import Counter
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from openfeature import api
+from openfeature.evaluation_context import EvaluationContext
+from openfeature.provider import FeatureProvider
+from starlette.requests import HTTPConnection
+
+from tiered.asgi.context import RequestContext, context_of
+from tiered.core.errors import ImproperlyConfigured
+from tiered.core.flags import AttributeValue, FlagDefinition, parse_flags
+from tiered.flags.guard import GuardedProvider
+from tiered.flags.provider import FlagOverrideStore, TieredProvider
+
+logger = logging.getLogger("tiered.flags")
+
+SubjectKey = Callable[[HTTPConnection], str | None]
+Attributes = Callable[[HTTPConnection], Mapping[str, AttributeValue]]
+EvaluationListener = Callable[[str, str, str], None]
+"""Called with (flag key, variant, reason) for every evaluation: telemetry hooks in here."""
+
+
+class Flags:
+    """An app's feature flags (see the module docstring)."""
+
+    def __init__(
+        self,
+        definitions: Mapping[str, FlagDefinition] | str | Path,
+        *,
+        overrides: FlagOverrideStore | None = None,
+        provider: FeatureProvider | None = None,
+        deadline_seconds: float = 0.05,
+        subject_key: SubjectKey | None = None,
+        attributes: Attributes | None = None,
+        refresh_seconds: float = 2.0,
+    ) -> None:
+        if isinstance(definitions, str | Path):
+            definitions = load_flags_file(Path(definitions))
+        self.definitions = dict(definitions)
+        self.tiered_provider = TieredProvider(
+            self.definitions, overrides, refresh_seconds=refresh_seconds
+        )
+        self.provider: FeatureProvider = (
+            self.tiered_provider
+            if provider is None
+            else GuardedProvider(provider, deadline_seconds=deadline_seconds)
+        )
+        # A domain of its own, so two apps in one process (tests) never share a provider.
+        self.domain = f"tiered-{id(self):x}"
+        api.set_provider(self.provider, domain=self.domain)
+        self.client = api.get_client(self.domain)
+        self._subject_key = subject_key
+        self._attributes = attributes
+        self._refresh_seconds = refresh_seconds
+        self._refresher: asyncio.Task[None] | None = None
+        self.evaluations: Counter[tuple[str, str]] = Counter()
+        """Evaluations so far in this process, by (flag key, variant)."""
+        self.listeners: list[EvaluationListener] = []
+
+    def is_enabled(self, connection: HTTPConnection, key: str) -> bool:
+        """Whether flag ``key`` is on for this request's visitor (evaluated once per request)."""
+        ctx = context_of(connection)
+        cache = ctx.flag_values
+        if cache is None:
+            cache = ctx.flag_values = {}
+        elif key in cache:
+            return cache[key]
+        flag = self.definitions.get(key)
+        if flag is None:
+            raise ImproperlyConfigured(
+                f"No flag {key!r} is declared; declared flags: "
+                f"{', '.join(sorted(self.definitions))}."
+            )
+        self._ensure_refresher()
+        details = self.client.get_boolean_details(
+            key, flag.default, self.context_for(connection, ctx)
+        )
+        value = bool(details.value)
+        cache[key] = value
+        variant = "on" if value else "off"
+        reason = str(details.reason or "unknown").lower()
+        self.evaluations[(key, variant)] += 1
+        for listener in self.listeners:
+            try:
+                listener(key, variant, reason)
+            except Exception:  # telemetry must never fail a request
+                logger.exception("A flag evaluation listener failed")
+        return value
+
+    def context_for(self, connection: HTTPConnection, ctx: RequestContext) -> EvaluationContext:
+        client = ctx.client
+        if "slow-network" in client.reasons:
+            network = "slow"
+        elif (
+            client.ect is not None or client.rtt_ms is not None or client.downlink_mbps is not None
+        ):
+            network = "fast"
+        else:
+            network = "unknown"
+        attributes: dict[str, Any] = {
+            "tier": client.tier,
+            "reasons": list(client.reasons),
+            "save_data": client.save_data,
+            "network": network,
+            "js_confirmed": client.js_confirmed,
+        }
+        if client.mobile is not None:
+            attributes["mobile"] = client.mobile
+        if self._attributes is not None:
+            for name, value in self._attributes(connection).items():
+                attributes[name] = list(value) if isinstance(value, tuple) else value
+        key = self._subject_key(connection) if self._subject_key is not None else None
+        return EvaluationContext(targeting_key=key or ctx.visitor_key(), attributes=attributes)
+
+    async def refresh(self) -> None:
+        """Reload overrides now (after an admin changed a flag in this process)."""
+        await self.tiered_provider.refresh(force=True)
+
+    def _ensure_refresher(self) -> None:
+        if self._refresher is not None and not self._refresher.done():
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._refresher = loop.create_task(self._refresh_forever())
+
+    async def _refresh_forever(self) -> None:
+        while True:
+            await self.tiered_provider.refresh()
+            await asyncio.sleep(self._refresh_seconds)
+
+
+def load_flags_file(path: Path) -> dict[str, FlagDefinition]:
+    """Flag declarations from a TOML file (see :mod:`tiered.core.flags` for the format)."""
+    try:
+        document = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ImproperlyConfigured(f"The flags file {str(path)!r} does not exist.") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ImproperlyConfigured(
+            f"The flags file {str(path)!r} is not valid TOML: {exc}."
+        ) from None
+    return parse_flags(document)
+
+
+def flag(connection: HTTPConnection, key: str) -> bool:
+    """Whether flag ``key`` is on for this request.
+
+    Example::
+
+        if tiered.flag(request, "inline_edit"):
+            ...
+    """
+    flags = context_of(connection).runtime.flags
+    if flags is None:
+        raise ImproperlyConfigured(
+            "No flags are configured: pass flags=tiered.Flags('flags.toml') to tiered.install()."
+        )
+    return flags.is_enabled(connection, key)

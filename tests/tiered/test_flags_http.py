@@ -1,0 +1,240 @@
+"""Flags over HTTP: templates and handlers ask, the request's client decides, failures fall back."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from fastapi import FastAPI
+from openfeature.evaluation_context import EvaluationContext
+from openfeature.flag_evaluation import FlagResolutionDetails
+from openfeature.provider import AbstractProvider, Metadata
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.testclient import TestClient
+
+import tiered
+from tiered import FlagDefinition, Flags, MemoryOverrideStore, Rule, TieredSettings
+
+PAGE = (
+    '{% extends "tiered/layout.html" %}{% block title %}Task{% endblock %}\n'
+    '{% block main %}{% block actions %}{% if flag("inline_edit") %}'
+    '<button data-hx-get="/edit">Edit in place</button>'
+    '{% else %}<a href="/edit">Edit</a>{% endif %}{% endblock %}{% endblock %}\n'
+)
+BASELINE = '<a href="/edit">Edit</a>'
+ENHANCED = '<button data-hx-get="/edit">Edit in place</button>'
+CHROME = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/142.0.0.0 Safari/537.36"
+)
+
+
+class Page(BaseModel):
+    python_says: bool
+
+
+def build(tmp_path: Path, flags: Flags) -> FastAPI:
+    (tmp_path / "page.html").write_text(PAGE, encoding="utf-8")
+    app = FastAPI()
+    tiered.install(app, TieredSettings(debug=True), template_dirs=(str(tmp_path),), flags=flags)
+
+    @app.get("/")
+    @tiered.view("page.html", block="actions")
+    async def page(request: Request) -> Page:
+        return Page(python_says=tiered.flag(request, "inline_edit"))
+
+    return app
+
+
+def actions(html: str) -> str:
+    return html.split('<main id="main" tabindex="-1">', 1)[1].split("</main>", 1)[0].strip()
+
+
+def test_a_flag_that_is_off_renders_exactly_the_baseline_markup(tmp_path: Path) -> None:
+    flags = Flags({"inline_edit": FlagDefinition("inline_edit", enabled=False)})
+    client = TestClient(build(tmp_path, flags))
+
+    response = client.get("/", headers={"User-Agent": CHROME})
+
+    assert actions(response.text) == BASELINE
+
+
+def test_a_flag_that_is_on_renders_the_enhancement(tmp_path: Path) -> None:
+    flags = Flags({"inline_edit": FlagDefinition("inline_edit", default=True)})
+    client = TestClient(build(tmp_path, flags))
+
+    assert actions(client.get("/").text) == ENHANCED
+    assert client.get("/", headers={"Accept": "application/json"}).json() == {"python_says": True}
+
+
+def test_targeting_by_tier_and_save_data(tmp_path: Path) -> None:
+    inline_edit = FlagDefinition(
+        "inline_edit",
+        rules=(Rule(when={"save_data": True}, value=False), Rule(when={"tier": ("full",)})),
+    )
+    client = TestClient(build(tmp_path, Flags({"inline_edit": inline_edit})))
+
+    full = client.get("/", headers={"User-Agent": CHROME})
+    save_data = client.get("/", headers={"User-Agent": CHROME, "Save-Data": "on"})
+    lynx = client.get("/", headers={"User-Agent": "Lynx/2.9.0dev.12 libwww-FM/2.14"})
+
+    assert actions(full.text) == ENHANCED
+    assert actions(save_data.text) == BASELINE
+    assert actions(lynx.text) == BASELINE
+
+
+def test_a_visitor_keeps_their_rollout_answer_across_requests(tmp_path: Path) -> None:
+    flag = FlagDefinition("inline_edit", rules=(Rule(rollout=50),))
+    app = build(tmp_path, Flags({"inline_edit": flag}))
+    answers = []
+    for _ in range(20):
+        client = TestClient(app)
+        first = client.get("/", headers={"Accept": "application/json"}).json()["python_says"]
+        again = [
+            client.get("/", headers={"Accept": "application/json"}).json()["python_says"]
+            for _ in range(3)
+        ]
+        assert again == [first] * 3
+        answers.append(first)
+    assert True in answers
+    assert False in answers  # 20 visitors at 50%: both answers occur (p of failure ~ 2e-6)
+
+
+def test_the_subject_key_and_attributes_come_from_the_app(tmp_path: Path) -> None:
+    flag = FlagDefinition("inline_edit", rules=(Rule(when={"is_admin": True}),))
+    flags = Flags(
+        {"inline_edit": flag},
+        subject_key=lambda request: request.headers.get("x-user"),
+        attributes=lambda request: {"is_admin": request.headers.get("x-user") == "admin"},
+    )
+    client = TestClient(build(tmp_path, flags))
+
+    assert actions(client.get("/", headers={"X-User": "admin"}).text) == ENHANCED
+    assert actions(client.get("/", headers={"X-User": "ann"}).text) == BASELINE
+
+
+def test_an_override_replaces_the_declaration_after_a_refresh(tmp_path: Path) -> None:
+    store = MemoryOverrideStore()
+    flags = Flags({"inline_edit": FlagDefinition("inline_edit")}, overrides=store)
+    client = TestClient(build(tmp_path, flags))
+    assert actions(client.get("/").text) == BASELINE
+
+    store.overrides["inline_edit"] = FlagDefinition("inline_edit", default=True)
+    anyio.run(flags.refresh)  # what an admin page does after saving a change
+
+    assert actions(client.get("/").text) == ENHANCED
+
+
+def test_every_evaluation_is_counted_once_per_request(tmp_path: Path) -> None:
+    flags = Flags({"inline_edit": FlagDefinition("inline_edit", default=True)})
+    seen: list[tuple[str, str, str]] = []
+    flags.listeners.append(lambda key, variant, reason: seen.append((key, variant, reason)))
+    client = TestClient(build(tmp_path, flags))
+
+    for _ in range(3):
+        client.get("/")  # the handler and the template both ask: one evaluation per request
+    for _ in range(2):
+        client.get("/", headers={"Accept": "application/json"})
+
+    assert flags.evaluations[("inline_edit", "on")] == 5
+    assert seen == [("inline_edit", "on", "default")] * 5
+
+
+def test_an_undeclared_flag_is_a_configuration_error(tmp_path: Path) -> None:
+    (tmp_path / "typo.html").write_text('{{ flag("inline_edt") }}', encoding="utf-8")
+    app = FastAPI()
+    flags = Flags({"inline_edit": FlagDefinition("inline_edit")})
+    tiered.install(app, TieredSettings(debug=True), template_dirs=(str(tmp_path),), flags=flags)
+
+    @app.get("/")
+    @tiered.view("typo.html")
+    async def page() -> Page:
+        return Page(python_says=False)
+
+    response = TestClient(app).get("/")
+
+    assert response.status_code == 500
+    assert "No flag &#39;inline_edt&#39; is declared" in response.text
+
+
+class _Broken(AbstractProvider):
+    def __init__(self, delay: float = 0.0) -> None:
+        super().__init__()
+        self.delay = delay
+
+    def get_metadata(self) -> Metadata:
+        return Metadata(name="broken")
+
+    def resolve_boolean_details(
+        self,
+        flag_key: str,
+        default_value: bool,
+        evaluation_context: EvaluationContext | None = None,
+    ) -> FlagResolutionDetails[bool]:
+        if self.delay:
+            time.sleep(self.delay)
+            return FlagResolutionDetails(value=not default_value)
+        raise ConnectionError("flag service unreachable")
+
+    def resolve_string_details(self, *args: Any, **kwargs: Any) -> FlagResolutionDetails[str]:
+        raise NotImplementedError
+
+    def resolve_integer_details(self, *args: Any, **kwargs: Any) -> FlagResolutionDetails[int]:
+        raise NotImplementedError
+
+    def resolve_float_details(self, *args: Any, **kwargs: Any) -> FlagResolutionDetails[float]:
+        raise NotImplementedError
+
+    def resolve_object_details(self, *args: Any, **kwargs: Any) -> FlagResolutionDetails[Any]:
+        raise NotImplementedError
+
+
+def test_a_failing_provider_falls_back_to_the_default(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    flags = Flags({"inline_edit": FlagDefinition("inline_edit")}, provider=_Broken())
+    client = TestClient(build(tmp_path, flags))
+
+    response = client.get("/")
+
+    assert response.status_code == 200
+    assert actions(response.text) == BASELINE
+    assert "flag service unreachable" in caplog.text
+
+
+def test_a_slow_provider_costs_at_most_the_deadline(tmp_path: Path) -> None:
+    flags = Flags(
+        {"inline_edit": FlagDefinition("inline_edit")},
+        provider=_Broken(delay=1.0),
+        deadline_seconds=0.05,
+    )
+    client = TestClient(build(tmp_path, flags))
+    client.get("/healthz-warmup")
+
+    started = time.perf_counter()
+    response = client.get("/")
+    elapsed = time.perf_counter() - started
+
+    assert actions(response.text) == BASELINE
+    assert elapsed < 0.5
+    assert flags.provider.failures >= 1  # type: ignore[attr-defined]
+
+
+def test_a_flags_file_is_read_and_checked(tmp_path: Path) -> None:
+    path = tmp_path / "flags.toml"
+    path.write_text(
+        '[flags.inline_edit]\ndescription = "Edit in place"\n'
+        '[[flags.inline_edit.rules]]\nwhen = { tier = ["full"] }\nrollout = 100\n',
+        encoding="utf-8",
+    )
+
+    flags = Flags(path)
+
+    assert flags.definitions["inline_edit"].rules[0].when == {"tier": ("full",)}
+    path.write_text("[flags.x]\nenabled = 'maybe'\n", encoding="utf-8")
+    with pytest.raises(tiered.ImproperlyConfigured, match="enabled must be true or false"):
+        Flags(path)
