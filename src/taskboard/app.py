@@ -49,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             secret_key=settings.secret_key,
             debug=settings.debug,
             template_dirs=tuple(str(d) for d in TEMPLATE_DIRS if d.is_dir()),
+            static_dirs=(str(PACKAGE / "static"),),
         ),
         session_store=SqlSessionStore(database),
     )

@@ -1,7 +1,352 @@
-"""Tasks' pages and endpoints (added here)."""
+"""Tasks' pages and endpoints: one handler per URL serves pages, fragments and JSON.
+
+The list's state (``q``, ``status``, ``sort``, ``page``) travels in the query string of every
+action on the list (toggle, delete), so a browser without JavaScript is redirected back to the
+same view of the list, and an enhanced request gets that same view's ``results`` block.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Annotated, Any, get_args
+from urllib.parse import urlencode
 
-router = APIRouter()
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import QueryParams
+from starlette.requests import Request
+
+import tiered
+from taskboard.accounts.models import User
+from taskboard.accounts.views import CurrentUser
+from taskboard.db import Database, DbSession
+from taskboard.tasks import service
+from taskboard.tasks.forms import LABELS, TaskForm, TaskPatch
+from taskboard.tasks.models import Task
+from taskboard.tasks.service import (
+    DEFAULT_SORT,
+    DEFAULT_STATUS,
+    MAX_PAGE,
+    PAGE_SIZE,
+    SORTS,
+    STATUSES,
+    Sort,
+    Status,
+)
+
+router = APIRouter(tags=["tasks"])
+
+LIST_TEMPLATE = "tasks/list.html"
+DETAIL_TEMPLATE = "tasks/detail.html"
+CONFIRM_TEMPLATE = "tasks/delete.html"
+
+STATUS_LABELS: Mapping[Status, str] = {"all": "All tasks", "open": "Open", "done": "Done"}
+SORT_LABELS: Mapping[Sort, str] = {
+    "-created": "Newest first",
+    "created": "Oldest first",
+    "due": "Due soonest",
+    "-due": "Due latest",
+    "title": "Title A to Z",
+    "-title": "Title Z to A",
+}
+_OWNER_KEY = "tasks_owner"
+
+
+class TaskOut(BaseModel):
+    """A task as JSON clients see it (and the templates' ``task``)."""
+
+    id: int
+    title: str
+    notes: str
+    done: bool
+    due_on: date | None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, task: Task) -> TaskOut:
+        return cls(
+            id=task.id,
+            title=task.title,
+            notes=task.notes,
+            done=task.done,
+            due_on=task.due_on,
+            created_at=service.as_utc(task.created_at),
+            updated_at=service.as_utc(task.updated_at),
+        )
+
+    def form_values(self) -> tiered.FormState:
+        """The edit form filled in with this task's stored values."""
+        values = {"title": self.title, "notes": self.notes, "due_on": self.due_on or ""}
+        return tiered.FormState(values=values)
+
+
+class TaskList(BaseModel):
+    """One page of the user's tasks. ``next``/``previous`` are links keeping q, status, sort."""
+
+    items: list[TaskOut]
+    page: int
+    total: int
+    total_pages: int
+    page_size: int = PAGE_SIZE
+    next: str | None
+    previous: str | None
+    q: str
+    status: Status
+    sort: Sort
+    owner_has_tasks: bool = Field(exclude=True)
+    state_query: str = Field(exclude=True)
+    status_options: list[tuple[str, str]] = Field(exclude=True)
+    sort_options: list[tuple[str, str]] = Field(exclude=True)
+
+
+class DeleteConfirmation(BaseModel):
+    task: TaskOut
+    back: str
+    state_query: str
+
+
+# -- the list's state --------------------------------------------------------------------------
+
+
+def _query_string(state: service.Query, *, page: int | None = None) -> str:
+    """The list's state as a query string, defaults left out (``q=milk&page=2``)."""
+    pairs: list[tuple[str, str | int]] = []
+    if state.q:
+        pairs.append(("q", state.q))
+    if state.status != DEFAULT_STATUS:
+        pairs.append(("status", state.status))
+    if state.sort != DEFAULT_SORT:
+        pairs.append(("sort", state.sort))
+    number = state.page if page is None else page
+    if number > 1:
+        pairs.append(("page", number))
+    return urlencode(pairs)
+
+
+def _list_url(state: service.Query, *, page: int | None = None) -> str:
+    query = _query_string(state, page=page)
+    return f"/tasks?{query}" if query else "/tasks"
+
+
+def _lenient_state(params: QueryParams) -> service.Query:
+    """The list's state from an action's query string; anything unreadable is the default."""
+    status = params.get("status", DEFAULT_STATUS)
+    sort = params.get("sort", DEFAULT_SORT)
+    try:
+        page = min(max(int(params.get("page", "1")), 1), MAX_PAGE)
+    except ValueError:
+        page = 1
+    return service.Query(
+        q=params.get("q", "").strip()[:200],
+        status=status if status in get_args(Status) else DEFAULT_STATUS,  # type: ignore[arg-type]
+        sort=sort if sort in get_args(Sort) else DEFAULT_SORT,  # type: ignore[arg-type]
+        page=page,
+    )
+
+
+# -- who is asking ---------------------------------------------------------------------------
+
+
+async def _owner(request: Request, user: CurrentUser) -> User:
+    # Kept on the request so a form's context (the page around a re-shown form) can find it.
+    setattr(request.state, _OWNER_KEY, user)
+    return user
+
+
+Owner = Annotated[User, Depends(_owner)]
+
+
+def _owner_of(request: Request) -> User:
+    user: User = getattr(request.state, _OWNER_KEY)
+    return user
+
+
+async def _task_list(db: AsyncSession, user: User, state: service.Query) -> TaskList:
+    page = await service.list_tasks(db, user.id, state)
+    shown = service.Query(state.q, state.status, state.sort, page.page)
+    return TaskList(
+        items=[TaskOut.of(task) for task in page.tasks],
+        page=page.page,
+        total=page.total,
+        total_pages=page.total_pages,
+        next=_list_url(shown, page=page.page + 1) if page.page < page.total_pages else None,
+        previous=_list_url(shown, page=page.page - 1) if page.page > 1 else None,
+        q=state.q,
+        status=state.status,
+        sort=state.sort,
+        owner_has_tasks=page.owner_has_tasks,
+        state_query=_query_string(shown),
+        status_options=[(s, STATUS_LABELS[s]) for s in STATUSES],
+        sort_options=[(s, SORT_LABELS[s]) for s in SORTS],
+    )
+
+
+async def _list_context(request: Request) -> dict[str, Any]:
+    """The list page around a form: the view of the list named by the request's query string."""
+    database: Database = request.app.state.database
+    async with database.sessionmaker() as db:
+        listing = await _task_list(db, _owner_of(request), _lenient_state(request.query_params))
+    context = dict(listing.__dict__)
+    context["listing"] = listing
+    return context
+
+
+async def _detail_context(request: Request) -> dict[str, Any]:
+    """The task page around its edit form: the task as stored now."""
+    user = _owner_of(request)
+    database: Database = request.app.state.database
+    async with database.sessionmaker() as db:
+        task = await service.get_task(db, user.id, int(request.path_params["task_id"]))
+        return {"task": TaskOut.of(task)}
+
+
+# -- the list ----------------------------------------------------------------------------------
+
+
+@router.get("/tasks")
+@tiered.view(LIST_TEMPLATE, block="results")
+async def list_tasks(
+    user: Owner,
+    db: DbSession,
+    q: Annotated[str, Query(max_length=200, description="Search in titles and notes.")] = "",
+    status: Annotated[Status, Query(description="Which tasks: open, done or all.")] = (
+        DEFAULT_STATUS
+    ),
+    sort: Annotated[
+        Sort, Query(description="Order: created, due or title; a leading '-' reverses it.")
+    ] = DEFAULT_SORT,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
+) -> TaskList:
+    """The user's tasks, 20 a page, newest first unless ``sort`` says otherwise."""
+    return await _task_list(db, user, service.Query(q.strip(), status, sort, page))
+
+
+@router.post("/tasks", status_code=201)
+@tiered.form(
+    TaskForm,
+    template=LIST_TEMPLATE,
+    block="board",
+    context=_list_context,
+    success_block="board",
+    labels=LABELS,
+)
+async def create_task(user: Owner, db: DbSession, data: TaskForm) -> tiered.Done[TaskOut]:
+    """Add a task; a browser without script is taken to the new task's page."""
+    task = await service.create_task(db, user.id, data.title, data.notes, data.due_on)
+    return tiered.Done(
+        f"/tasks/{task.id}",
+        data=TaskOut.of(task),
+        flash=f"Added the task “{task.title}”.",
+        created=True,
+    )
+
+
+# -- one task ----------------------------------------------------------------------------------
+
+
+@router.get("/tasks/{task_id}")
+@tiered.view(DETAIL_TEMPLATE, block="editor")
+async def show_task(task_id: int, user: Owner, db: DbSession) -> TaskOut:
+    task = await service.get_task(db, user.id, task_id)
+    return TaskOut.of(task)
+
+
+@router.post("/tasks/{task_id}")
+@tiered.form(
+    TaskForm,
+    template=DETAIL_TEMPLATE,
+    block="editor",
+    context=_detail_context,
+    success_block="editor",
+    labels=LABELS,
+)
+async def edit_task(
+    task_id: int, user: Owner, db: DbSession, data: TaskForm
+) -> tiered.Done[TaskOut]:
+    """Replace the task's title, notes and due date (JSON clients may PATCH instead)."""
+    changes = service.Changes(
+        title=data.title,
+        notes=data.notes,
+        due_on=data.due_on,
+        fields=frozenset({"title", "notes", "due_on"}),
+    )
+    task = await service.update_task(db, user.id, task_id, changes)
+    return tiered.Done(
+        f"/tasks/{task.id}",
+        data=TaskOut.of(task),
+        flash=f"Saved your changes to “{task.title}”.",
+    )
+
+
+@router.patch("/tasks/{task_id}")
+@tiered.form(TaskPatch, labels=LABELS)
+async def patch_task(
+    task_id: int, user: Owner, db: DbSession, data: TaskPatch
+) -> tiered.Done[TaskOut]:
+    """Change some of a task's fields (JSON): any of title, notes, due_on (null clears), done."""
+    sent = data.model_fields_set
+    changes = service.Changes(
+        title=data.title,
+        notes=(data.notes or "") if "notes" in sent else None,
+        due_on=data.due_on,
+        done=data.done,
+        fields=frozenset(sent),
+    )
+    task = await service.update_task(db, user.id, task_id, changes)
+    return tiered.Done(f"/tasks/{task.id}", data=TaskOut.of(task))
+
+
+@router.post("/tasks/{task_id}/toggle")
+@tiered.form(
+    template=LIST_TEMPLATE, block="results", context=_list_context, success_block="results"
+)
+async def toggle_task(
+    task_id: int, user: Owner, db: DbSession, request: Request
+) -> tiered.Done[TaskOut]:
+    """Flip done; the browser goes back to the list as it was (``?back=task``: the task page)."""
+    task = await service.toggle_task(db, user.id, task_id)
+    state = _lenient_state(request.query_params)
+    back = f"/tasks/{task.id}" if request.query_params.get("back") == "task" else _list_url(state)
+    verb = "done" if task.done else "not done"
+    return tiered.Done(back, data=TaskOut.of(task), flash=f"Marked “{task.title}” as {verb}.")
+
+
+@router.get("/tasks/{task_id}/delete")
+@tiered.view(CONFIRM_TEMPLATE, json=False)
+async def confirm_delete(
+    task_id: int, user: Owner, db: DbSession, request: Request
+) -> DeleteConfirmation:
+    """Ask before deleting (the page a browser without script gets from the Delete button)."""
+    task = await service.get_task(db, user.id, task_id)
+    state = _lenient_state(request.query_params)
+    back = f"/tasks/{task.id}" if request.query_params.get("back") == "task" else _list_url(state)
+    return DeleteConfirmation(
+        task=TaskOut.of(task),
+        back=back,
+        state_query=_query_string(state),
+    )
+
+
+@router.post("/tasks/{task_id}/delete")
+@tiered.form(
+    template=LIST_TEMPLATE, block="results", context=_list_context, success_block="results"
+)
+async def delete_task(
+    task_id: int, user: Owner, db: DbSession, request: Request
+) -> tiered.Done[None]:
+    """Delete the task; the browser goes back to the list as it was."""
+    task = await service.delete_task(db, user.id, task_id)
+    return tiered.Done(
+        _list_url(_lenient_state(request.query_params)), flash=f"Deleted the task “{task.title}”."
+    )
+
+
+@router.delete("/tasks/{task_id}", status_code=204)
+@tiered.form()
+async def delete_task_json(task_id: int, user: Owner, db: DbSession) -> tiered.Done[None]:
+    """Delete the task (JSON clients); 204 No Content."""
+    await service.delete_task(db, user.id, task_id)
+    return tiered.Done("/tasks")

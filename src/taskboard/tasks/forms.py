@@ -1,0 +1,88 @@
+"""What a person (or an API client) may send about a task, and the messages for mistakes.
+
+Each model forbids unknown fields, so a JSON client with a typo hears about it; an HTML form still
+validates because its submit button has no name and tiered strips ``csrf_token`` and
+``idempotency_key`` before validation.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Annotated, Any, Final
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
+
+TITLE_MAX: Final = 200
+NOTES_MAX: Final = 10_000
+
+LABELS: Final = {
+    "title": "the title",
+    "notes": "the notes",
+    "due_on": "the due date",
+    "done": "done",
+}
+"""How error messages name each field ("Enter the title.")."""
+
+DUE_ON_FORMAT_MESSAGE: Final = "Enter the due date as a date like 2026-12-31 (year-month-day)."
+TITLE_NULL_MESSAGE: Final = "Enter the title: a task cannot be without one."
+DONE_NULL_MESSAGE: Final = "Send done as true or false."
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _due_on(value: Any) -> Any:
+    """A blank field means no due date; anything else must be YYYY-MM-DD (not a timestamp)."""
+    if value is None or isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return None
+        if _ISO_DATE.fullmatch(text):
+            return text  # pydantic checks it is a real day ("2026-02-30" is not)
+    raise ValueError(DUE_ON_FORMAT_MESSAGE)
+
+
+def _notes(value: Any) -> Any:
+    """No notes is empty notes; browsers send line breaks as CRLF, which count as one."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.replace("\r\n", "\n")
+    return value
+
+
+def _not_null(message: str) -> Any:
+    def check(value: Any) -> Any:
+        if value is None:
+            raise ValueError(message)
+        return value
+
+    return check
+
+
+Title = Annotated[str, Field(min_length=1, max_length=TITLE_MAX)]
+Notes = Annotated[str, BeforeValidator(_notes), Field(max_length=NOTES_MAX)]
+DueOn = Annotated[date | None, BeforeValidator(_due_on)]
+
+
+class TaskForm(BaseModel):
+    """A new task, or all of a task's editable fields at once (``POST /tasks/{id}``)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    title: Title
+    notes: Notes = ""
+    due_on: DueOn = None
+
+
+class TaskPatch(BaseModel):
+    """Some of a task's fields (``PATCH /tasks/{id}``, JSON only); ``due_on: null`` clears it."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    title: Annotated[Title | None, BeforeValidator(_not_null(TITLE_NULL_MESSAGE))] = None
+    notes: Notes | None = None
+    due_on: DueOn = None
+    done: Annotated[StrictBool | None, BeforeValidator(_not_null(DONE_NULL_MESSAGE))] = None
