@@ -42,8 +42,12 @@ from tiered.core.forms import FieldError, FormState
 from tiered.core.negotiation import Negotiated, Representation, negotiate
 from tiered.core.tiers import Reason, Tier, TierPolicy
 from tiered.core.versions import ApiVersion, JsonVersions
+from tiered.core.flags import FlagDefinition, Rule
 from tiered.fastapi.install import install
 from tiered.fastapi.views import ClientDep, Done, form, read_body, view
+from tiered.flags.guard import GuardedProvider
+from tiered.flags.provider import FlagOverrideStore, MemoryOverrideStore, TieredProvider
+from tiered.flags.runtime import Flags, flag
 from tiered.settings import TieredSettings
 
 __version__ = "0.1.0"
@@ -57,9 +61,13 @@ __all__ = [
     "CsrfFailed",
     "Done",
     "FieldError",
+    "FlagDefinition",
+    "FlagOverrideStore",
+    "Flags",
     "Flash",
     "Forbidden",
     "FormState",
+    "GuardedProvider",
     "HTTPProblem",
     "HtmxRequest",
     "IdempotencyStore",
@@ -67,6 +75,7 @@ __all__ = [
     "JsonVersions",
     "MalformedBody",
     "MemoryIdempotencyStore",
+    "MemoryOverrideStore",
     "MemorySessionStore",
     "MethodNotAllowed",
     "Negotiated",
@@ -75,6 +84,7 @@ __all__ = [
     "PayloadTooLarge",
     "Reason",
     "Representation",
+    "Rule",
     "Runtime",
     "ServiceUnavailable",
     "Session",
@@ -83,6 +93,7 @@ __all__ = [
     "Tier",
     "TierPolicy",
     "TieredError",
+    "TieredProvider",
     "TieredSettings",
     "TooManyRequests",
     "Unauthorized",
@@ -90,6 +101,7 @@ __all__ = [
     "UnsupportedMediaType",
     "ValidationFailed",
     "client_of",
+    "flag",
     "flash",
     "form",
     "install",
