@@ -38,11 +38,11 @@ from tiered.core.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from tiered.core.flags import FlagDefinition, Rule
 from tiered.core.forms import FieldError, FormState
 from tiered.core.negotiation import Negotiated, Representation, negotiate
 from tiered.core.tiers import Reason, Tier, TierPolicy
 from tiered.core.versions import ApiVersion, JsonVersions
-from tiered.core.flags import FlagDefinition, Rule
 from tiered.fastapi.install import install
 from tiered.fastapi.views import ClientDep, Done, form, read_body, view
 from tiered.flags.guard import GuardedProvider
