@@ -1,20 +1,51 @@
-"""Accounts' pages and endpoints. (Sign-up, log-in and settings pages are added here.)
+"""Accounts' pages and endpoints: sign up, log in and out, settings, API tokens.
 
-``CurrentUser`` is how every other domain asks for the logged-in user.
+``CurrentUser`` is how every other domain asks for the logged-in user: from the session cookie,
+or from ``Authorization: Bearer <token>`` (an API token from ``POST /api/tokens``). The user is
+also left on ``request.state.user`` for the layout's header.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+import re
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel
 from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
 
 import tiered
-from taskboard.accounts.models import User
-from taskboard.accounts.service import SESSION_USER_KEY, user_by_id
+from taskboard.accounts import service
+from taskboard.accounts.forms import (
+    LABELS,
+    LoginForm,
+    PasswordForm,
+    SignupForm,
+    TokenForm,
+    TokenRequest,
+)
+from taskboard.accounts.models import ApiToken, User
+from taskboard.accounts.ratelimit import login_limiter
+from taskboard.accounts.service import SESSION_USER_KEY, aware, user_by_id
+from taskboard.db import Database
+from tiered import Done, FieldError
+from tiered.asgi.context import context_of
+from tiered.asgi.problems import problem_response
+from tiered.asgi.runtime import CSRF_EXEMPT_ATTRIBUTE
+from tiered.core.vary import vary_value
 
 router = APIRouter()
+
+HOME = "/tasks"
+"""Where a logged-in person goes by default."""
+NEW_TOKEN_KEY = "_new_api_token"  # noqa: S105 (a session key)
+"""Carries a just-created token to the next settings page, which shows it once and drops it."""
+_BEARER_CHALLENGE = 'Bearer realm="taskboard"'
+_SAFE_NEXT = re.compile(r"^/(?![/\\])[^\s\\]*$")
 
 
 class LoginRequired(tiered.Unauthorized):
@@ -23,18 +54,49 @@ class LoginRequired(tiered.Unauthorized):
     next_step = "Log in, then you will come back here."
 
 
+class InvalidToken(tiered.Unauthorized):
+    code = "invalid-token"
+    title = "This API token is not valid"
+    next_step = "Create a token on the settings page, or ask POST /api/tokens for a new one."
+
+
+class BadCredentials(tiered.Unauthorized):
+    code = "bad-credentials"
+    title = "Email or password is incorrect"
+    next_step = "Check the email and password, then try again."
+
+
+# --- who is asking ------------------------------------------------------------------------------
+
+
+def _database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
 async def _optional_user(request: Request) -> User | None:
-    session = tiered.session_of(request)
-    user_id = session.get(SESSION_USER_KEY)
-    if not isinstance(user_id, int):
-        return None
-    return await user_by_id(request.app.state.database, user_id)
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    user: User | None
+    if scheme.lower() == "bearer":
+        user = await service.user_for_token(_database(request), credentials.strip())
+        if user is None:
+            raise InvalidToken(
+                "The bearer token is unknown or revoked.",
+                headers={"WWW-Authenticate": _BEARER_CHALLENGE + ', error="invalid_token"'},
+            )
+    else:
+        user_id = tiered.session_of(request).get(SESSION_USER_KEY)
+        user = await user_by_id(_database(request), user_id) if isinstance(user_id, int) else None
+    request.state.user = user
+    return user
 
 
 async def _current_user(request: Request) -> User:
     user = await _optional_user(request)
     if user is None:
-        raise LoginRequired("Log in to see this page.")
+        raise LoginRequired(
+            "Log in to see this page.", headers={"WWW-Authenticate": _BEARER_CHALLENGE}
+        )
     return user
 
 
@@ -42,3 +104,283 @@ CurrentUser = Annotated[User, Depends(_current_user)]
 """The logged-in user; anyone else gets a redirect to the login page (or a 401 problem)."""
 
 OptionalUser = Annotated[User | None, Depends(_optional_user)]
+
+
+async def _on_login_required(request: Request, exc: Exception) -> Response:
+    """A person is sent to the login page (and back afterwards); an API client gets the 401."""
+    assert isinstance(exc, LoginRequired)
+    client = tiered.client_of(request)
+    try:
+        negotiated = tiered.negotiate(request.headers.get("accept"), client.htmx)
+    except tiered.NotAcceptable:
+        negotiated = None
+    if negotiated is None or negotiated.representation == "json":
+        return problem_response(request, context_of(request), exc)
+    target = "/login"
+    if request.method in ("GET", "HEAD"):
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        target += "?" + urlencode({"next": here})
+    headers = {"Vary": vary_value(negotiated, client)}
+    if negotiated.representation == "fragment":
+        return Response(status_code=200, headers={**headers, "HX-Redirect": target})
+    return RedirectResponse(target, status_code=303, headers=headers)
+
+
+exception_handlers: dict[type[Exception], Callable[[Request, Exception], Awaitable[Response]]] = {
+    LoginRequired: _on_login_required
+}
+
+
+def safe_next(value: str | None) -> str:
+    """A local path to go to after logging in; anything else (another host) becomes ``/tasks``."""
+    return value if value and _SAFE_NEXT.match(value) else HOME
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+async def _check_credentials(request: Request, email: str, password: str) -> User | None:
+    """The user, or ``None``; every try counts towards the rate limit, which may raise 429."""
+    limiter = login_limiter(request.app)
+    email = service.normalise_email(email)
+    await limiter.attempt(email, _address(request))
+    user = await service.authenticate(_database(request), email, password)
+    if user is not None:
+        await limiter.succeeded(email)
+    return user
+
+
+def _start_session(request: Request, user: User) -> None:
+    session = tiered.session_of(request)
+    session.rotate()  # a session id fixed before log-in is worth nothing after it
+    session[SESSION_USER_KEY] = user.id
+
+
+# --- what the pages and the API show ------------------------------------------------------------
+
+
+class UserOut(BaseModel):
+    id: int
+    email: str
+
+
+class Page(BaseModel):
+    """A page that needs no data of its own."""
+
+
+class LoginPage(BaseModel):
+    next: str = ""
+
+
+class TokenOut(BaseModel):
+    id: int
+    name: str
+    created_at: datetime
+    last_used_at: datetime | None
+
+
+class NewToken(BaseModel):
+    """A token just made: ``token`` is shown this once and never again."""
+
+    id: int
+    name: str
+    token: str
+    created_at: datetime
+
+
+class SettingsPage(BaseModel):
+    email: str
+    tokens: list[TokenOut]
+    new_token: str | None = None
+
+
+def _token_out(row: ApiToken) -> TokenOut:
+    last_used = aware(row.last_used_at) if row.last_used_at is not None else None
+    return TokenOut(
+        id=row.id, name=row.name, created_at=aware(row.created_at), last_used_at=last_used
+    )
+
+
+async def _settings_page(request: Request, user: User) -> SettingsPage:
+    rows = await service.tokens_of(_database(request), user.id)
+    new_token = tiered.session_of(request).pop(NEW_TOKEN_KEY, None)
+    return SettingsPage(
+        email=user.email,
+        tokens=[_token_out(row) for row in rows],
+        new_token=new_token if isinstance(new_token, str) else None,
+    )
+
+
+def _settings_context(active_form: str) -> Callable[[Request], Awaitable[dict[str, Any]]]:
+    """The settings page's data, and which of its forms was sent (it alone shows errors)."""
+
+    async def context(request: Request) -> dict[str, Any]:
+        user: User = request.state.user
+        page = await _settings_page(request, user)
+        return {**page.__dict__, "active_form": active_form}
+
+    return context
+
+
+# --- pages --------------------------------------------------------------------------------------
+
+
+@router.get("/", response_model=None)
+@tiered.view("taskboard/home.html", json=False)
+async def home(user: OptionalUser) -> Page | RedirectResponse:
+    if user is not None:
+        return RedirectResponse(HOME, status_code=303)
+    return Page()
+
+
+@router.get("/signup", response_model=None)
+@tiered.view("accounts/signup.html", block="signup_form", json=False)
+async def signup_page(user: OptionalUser) -> Page | RedirectResponse:
+    if user is not None:
+        return RedirectResponse(HOME, status_code=303)
+    return Page()
+
+
+@router.post("/signup", status_code=201)
+@tiered.form(SignupForm, template="accounts/signup.html", block="signup_form", labels=LABELS)
+async def sign_up(data: SignupForm, request: Request) -> Done[UserOut]:
+    user = await service.register(_database(request), data.email, data.password)
+    _start_session(request, user)
+    return Done(
+        HOME,
+        data=UserOut(id=user.id, email=user.email),
+        flash="Welcome to Taskboard: your account is ready and you are logged in.",
+        created=True,
+    )
+
+
+@router.get("/login", response_model=None)
+@tiered.view("accounts/login.html", block="login_form", json=False)
+async def login_page(
+    user: OptionalUser, next_path: Annotated[str, Query(alias="next", max_length=2000)] = ""
+) -> LoginPage | RedirectResponse:
+    if user is not None:
+        return RedirectResponse(safe_next(next_path), status_code=303)
+    return LoginPage(next=safe_next(next_path) if next_path else "")
+
+
+@router.post("/login")
+@tiered.form(LoginForm, template="accounts/login.html", block="login_form", labels=LABELS)
+async def log_in(data: LoginForm, request: Request) -> Done[UserOut]:
+    """Log in. A wrong email or password re-shows the form (422) with one message that never
+    says which was wrong; past the rate limit the answer is 429 with ``Retry-After``."""
+    user = await _check_credentials(request, data.email, data.password)
+    if user is None:
+        error = FieldError("", "", service.BAD_CREDENTIALS, "bad-credentials")
+        raise tiered.ValidationFailed(service.BAD_CREDENTIALS, errors=(error,))
+    _start_session(request, user)
+    return Done(
+        safe_next(data.next),
+        data=UserOut(id=user.id, email=user.email),
+        flash=f"You are logged in as {user.email}.",
+    )
+
+
+@router.post("/logout")
+@tiered.form(None)
+async def log_out(request: Request) -> Done[None]:
+    tiered.session_of(request).clear()
+    return Done("/login", flash="You are logged out.")
+
+
+@router.get("/settings")
+@tiered.view("accounts/settings.html")
+async def settings_page(user: CurrentUser, request: Request) -> SettingsPage:
+    return await _settings_page(request, user)
+
+
+@router.post("/settings/password")
+@tiered.form(
+    PasswordForm,
+    template="accounts/settings.html",
+    block="password_form",
+    success_block="password_form",
+    context=_settings_context("password"),
+    labels=LABELS,
+)
+async def change_password(data: PasswordForm, user: CurrentUser, request: Request) -> Done[None]:
+    """Change the password; every other session of the user ends, this one gets a new id."""
+    limiter = login_limiter(request.app)
+    await limiter.attempt(user.email, _address(request))
+    await service.change_password(
+        _database(request), user, data.current_password, data.new_password
+    )
+    await limiter.succeeded(user.email)
+    session = tiered.session_of(request)
+    if SESSION_USER_KEY in session:
+        session.rotate()
+    return Done(
+        "/settings", flash="Your password is changed, and you are logged out on other devices."
+    )
+
+
+@router.post("/settings/logout-everywhere")
+@tiered.form(None)
+async def log_out_everywhere(user: CurrentUser, request: Request) -> Done[None]:
+    await service.end_sessions(_database(request), user.id)
+    tiered.session_of(request).clear()
+    return Done("/login", flash="You are logged out on every device, this one included.")
+
+
+@router.post("/settings/tokens", status_code=201)
+@tiered.form(
+    TokenForm,
+    template="accounts/settings.html",
+    block="tokens",
+    success_block="tokens",
+    context=_settings_context("tokens"),
+    labels=LABELS,
+)
+async def create_token(data: TokenForm, user: CurrentUser, request: Request) -> Done[NewToken]:
+    row, token = await service.create_token(_database(request), user.id, data.name)
+    session = tiered.session_of(request)
+    if SESSION_USER_KEY in session:  # a browser: its next settings page shows the token once
+        session[NEW_TOKEN_KEY] = token
+    return Done(
+        "/settings",
+        data=NewToken(id=row.id, name=row.name, token=token, created_at=aware(row.created_at)),
+        flash=f"API token “{row.name}” created. Copy it now: it is shown only once.",
+        created=True,
+    )
+
+
+@router.post("/settings/tokens/{token_id}/delete")
+@tiered.form(
+    None,
+    template="accounts/settings.html",
+    block="tokens",
+    success_block="tokens",
+    context=_settings_context("tokens"),
+)
+async def revoke_token(token_id: int, user: CurrentUser, request: Request) -> Done[None]:
+    row = await service.revoke_token(_database(request), user.id, token_id)
+    return Done("/settings", flash=f"API token “{row.name}” revoked: it no longer works.")
+
+
+@router.post("/api/tokens", status_code=201)
+@tiered.form(TokenRequest, labels=LABELS)
+async def issue_token(data: TokenRequest, request: Request) -> Done[NewToken]:
+    """Trade an email and password for an API token (``Authorization: Bearer <token>``).
+
+    Needs no CSRF token: it relies on no cookie and sets none. Rate-limited like the login form.
+    """
+    user = await _check_credentials(request, data.email, data.password)
+    if user is None:
+        raise BadCredentials(
+            service.BAD_CREDENTIALS, headers={"WWW-Authenticate": _BEARER_CHALLENGE}
+        )
+    row, token = await service.create_token(_database(request), user.id, data.name)
+    return Done(
+        "/settings",
+        data=NewToken(id=row.id, name=row.name, token=token, created_at=aware(row.created_at)),
+        created=True,
+    )
+
+
+setattr(issue_token, CSRF_EXEMPT_ATTRIBUTE, True)
