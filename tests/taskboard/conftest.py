@@ -9,15 +9,19 @@ between tests.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from httpx2 import Response
 from sqlalchemy import create_engine, text
+from sqlalchemy.sql.expression import Executable
 from starlette.testclient import TestClient
 
 from taskboard.accounts.models import User
@@ -131,3 +135,71 @@ def alice(client: TestClient) -> Account:
 @pytest.fixture
 def bob(client: TestClient) -> Account:
     return make_user(client, "bob@example.org")
+
+
+# --- accounts: submitting forms three ways, and reading the database -------------------------
+
+WAYS = ("form", "enhanced", "json")
+"""How a journey is driven: a plain form POST with the page's token, an htmx request with the
+token in a header, and a JSON request with the token in a header."""
+
+_CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def page_csrf(client: TestClient, path: str = "/login") -> str:
+    """The CSRF token of a form on the page at ``path`` (which must answer 200)."""
+    response = client.get(path)
+    assert response.status_code == 200, response.text
+    match = _CSRF_INPUT.search(response.text)
+    assert match, f"{path} has no form with a csrf_token"
+    return match.group(1)
+
+
+def submit(
+    client: TestClient, way: str, path: str, fields: dict[str, str], *, page: str = "/login"
+) -> Response:
+    """POST ``fields`` to ``path`` the ``way`` given, with a CSRF token from ``page``."""
+    token = page_csrf(client, page)
+    if way == "form":
+        return client.post(path, data={"csrf_token": token, **fields}, follow_redirects=False)
+    if way == "enhanced":
+        headers = {"HX-Request": "true", "X-CSRF-Token": token}
+        return client.post(path, data=fields, headers=headers, follow_redirects=False)
+    assert way == "json", way
+    headers = {"Accept": "application/json", "X-CSRF-Token": token}
+    return client.post(path, json=fields, headers=headers, follow_redirects=False)
+
+
+def db_all(client: TestClient, statement: Executable) -> list[Any]:
+    """Run ``statement`` on the app's database (on the app's loop); the first column of each row."""
+    database: Database = client.app.state.database  # type: ignore[attr-defined]
+    portal = client.portal
+    assert portal is not None, "use the client inside its `with` block (the `client` fixture)"
+
+    async def run() -> list[Any]:
+        async with database.sessionmaker() as db:
+            result = await db.execute(statement)
+            return list(result.scalars().all())
+
+    return portal.call(run)
+
+
+def db_run(client: TestClient, statement: Executable) -> None:
+    """Execute and commit a write on the app's database."""
+    database: Database = client.app.state.database  # type: ignore[attr-defined]
+    portal = client.portal
+    assert portal is not None
+
+    async def run() -> None:
+        async with database.sessionmaker() as db:
+            await db.execute(statement)
+            await db.commit()
+
+    portal.call(run)
+
+
+def use_session_cookie(client: TestClient, value: str | None) -> None:
+    """Make ``client`` send exactly this session cookie (or none)."""
+    client.cookies.delete("tiered_session")
+    if value is not None:
+        client.cookies.set("tiered_session", value)

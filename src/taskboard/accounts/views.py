@@ -282,8 +282,15 @@ async def log_in(data: LoginForm, request: Request) -> Done[UserOut]:
     )
 
 
+@router.get("/logout")
+@tiered.view("accounts/logout.html", block="logout_form", json=False)
+async def logout_page() -> Page:
+    """A page with the log-out button, for a browser that lands on ``/logout`` by address."""
+    return Page()
+
+
 @router.post("/logout")
-@tiered.form(None)
+@tiered.form(None, template="accounts/logout.html", block="logout_form")
 async def log_out(request: Request) -> Done[None]:
     tiered.session_of(request).clear()
     return Done("/login", flash="You are logged out.")
@@ -321,7 +328,7 @@ async def change_password(data: PasswordForm, user: CurrentUser, request: Reques
 
 
 @router.post("/settings/logout-everywhere")
-@tiered.form(None)
+@tiered.form(None, template="accounts/settings.html", context=_settings_context("everywhere"))
 async def log_out_everywhere(user: CurrentUser, request: Request) -> Done[None]:
     await service.end_sessions(_database(request), user.id)
     tiered.session_of(request).clear()
