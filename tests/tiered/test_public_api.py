@@ -63,6 +63,7 @@ PUBLIC_NAMES = [
     "negotiate",
     "read_body",
     "read_client",
+    "route",
     "session_of",
     "view",
 ]

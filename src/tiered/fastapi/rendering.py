@@ -3,7 +3,8 @@
 This is the render path every tiered view takes, so it is written to do each thing once: the
 Client and the negotiation were computed before the handler ran, the handler's result is
 serialized once by Pydantic's own JSON serializer (validated only if it is not already an instance
-of the declared type), and templates come compiled from Jinja's cache.
+of the declared type), templates come compiled from Jinja's cache, and a response's headers are
+assembled from a cache keyed by the few values they can take (``Vary`` and the media type).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 import pydantic_core
@@ -19,11 +21,54 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tiered.asgi.context import RequestContext
-from tiered.core.negotiation import Negotiated
+from tiered.core.negotiation import Negotiated, negotiate
 from tiered.core.vary import ACCEPT_CH, vary_value
 from tiered.core.versions import ApiVersion
 
 Downgrade = Callable[[Any], Any]
+
+RawHeaders = tuple[tuple[bytes, bytes], ...]
+
+
+class ReadyResponse(Response):
+    """A response whose body and headers are already bytes; nothing is re-encoded.
+
+    Building a Starlette ``Response`` encodes and lower-cases every header on each request; a
+    view's headers repeat (one ``Vary`` per kind of client), so they come from a cache instead.
+    """
+
+    def __init__(self, body: bytes, status: int, raw_headers: list[tuple[bytes, bytes]]) -> None:
+        self.status_code = status
+        self.body = body
+        self.background = None
+        self.raw_headers = raw_headers
+
+
+def ready_response(body: bytes, status: int, cached: RawHeaders) -> ReadyResponse:
+    # Starlette's order: the given headers, then Content-Length, then Content-Type.
+    raw = list(cached)
+    raw.insert(-1, (b"content-length", str(len(body)).encode("latin-1")))
+    return ReadyResponse(body, status, raw)
+
+
+@lru_cache(maxsize=512)
+def html_headers(vary: str) -> RawHeaders:
+    """``Vary``, ``Accept-CH`` and ``Content-Type`` of an HTML response, encoded once."""
+    return (
+        (b"vary", vary.encode("latin-1")),
+        (b"accept-ch", ACCEPT_CH.encode("latin-1")),
+        (b"content-type", b"text/html; charset=utf-8"),
+    )
+
+
+@lru_cache(maxsize=512)
+def json_headers(vary: str, media_type: str, extra: tuple[tuple[str, str], ...]) -> RawHeaders:
+    """``Vary``, a version's deprecation headers and ``Content-Type`` of a JSON response."""
+    return (
+        (b"vary", vary.encode("latin-1")),
+        *((name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in extra),
+        (b"content-type", media_type.encode("latin-1")),
+    )
 
 
 @dataclass(slots=True)
@@ -50,6 +95,21 @@ class ViewSpec:
                     self._model_class = annotation
             self._prepared = True
         return self._adapter, self._model_class
+
+
+def negotiate_view(ctx: RequestContext, spec: ViewSpec) -> Negotiated:
+    """What this request gets from the view; a 406 before the handler runs if nothing fits."""
+    negotiated = negotiate(
+        ctx.headers.get("accept"),
+        ctx.client.htmx,
+        html=spec.template is not None,
+        json=spec.json,
+        fragment=spec.block is not None,
+    )
+    versions = ctx.runtime.settings.json_versions
+    if negotiated.representation == "json" and versions is not None:
+        versions.select(negotiated.version)  # an unknown version is a 406 before the handler runs
+    return negotiated
 
 
 def to_json(spec: ViewSpec, result: Any, version: ApiVersion | None, current: str | None) -> bytes:
@@ -84,14 +144,19 @@ def json_response(
     status: int,
     headers: dict[str, str] | None = None,
 ) -> Response:
-    headers = headers or {}
-    headers["Vary"] = vary_value(negotiated, ctx.client)
+    vary = vary_value(negotiated, ctx.client)
     versions = ctx.runtime.settings.json_versions
     media_type = "application/json"
+    version_headers: tuple[tuple[str, str], ...] = ()
     if versions is not None:
         version = versions.select(negotiated.version)
         media_type = versions.content_type(version)
-        headers.update(versions.response_headers(version))
+        version_headers = versions.response_headers(version)
+    if not headers and status not in (204, 304) and status >= 200:
+        return ready_response(body, status, json_headers(vary, media_type, version_headers))
+    headers = headers or {}
+    headers["Vary"] = vary
+    headers.update(version_headers)
     return Response(body, status, headers=headers, media_type=media_type)
 
 
@@ -114,8 +179,11 @@ def html_response(
             html += runtime.renderer.flash_region(ctx.pop_flashes())
     else:
         html = runtime.renderer.page(template, full_context)
+    vary = vary_value(negotiated, ctx.client)
+    if not headers and status not in (204, 304) and status >= 200:
+        return ready_response(html.encode("utf-8"), status, html_headers(vary))
     headers = headers or {}
-    headers["Vary"] = vary_value(negotiated, ctx.client)
+    headers["Vary"] = vary
     headers["Accept-CH"] = ACCEPT_CH
     return Response(html, status, headers=headers, media_type="text/html")
 
@@ -131,11 +199,23 @@ def render(
 ) -> Response:
     """The response for ``result`` in the negotiated representation."""
     if negotiated.representation == "json":
-        versions = ctx.runtime.settings.json_versions
-        version = versions.select(negotiated.version) if versions else None
-        body = to_json(spec, result, version, versions.current if versions else None)
-        return json_response(ctx, negotiated, body, status, headers)
+        return render_json(ctx, spec, negotiated, result, status, headers)
     assert spec.template is not None  # negotiation offers HTML only when there is a template
     return html_response(
         request, ctx, negotiated, spec.template, spec.block, data_context(result), status, headers
     )
+
+
+def render_json(
+    ctx: RequestContext,
+    spec: ViewSpec,
+    negotiated: Negotiated,
+    result: Any,
+    status: int,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """The JSON response for ``result``, in the version the client asked for."""
+    versions = ctx.runtime.settings.json_versions
+    version = versions.select(negotiated.version) if versions else None
+    body = to_json(spec, result, version, versions.current if versions else None)
+    return json_response(ctx, negotiated, body, status, headers)

@@ -46,13 +46,14 @@ from tiered.core.errors import (
     ValidationFailed,
 )
 from tiered.core.forms import FormState, field_errors
-from tiered.core.negotiation import Negotiated, negotiate
+from tiered.core.negotiation import Negotiated
 from tiered.fastapi.rendering import (
     Downgrade,
     ViewSpec,
     data_context,
     html_response,
     json_response,
+    negotiate_view,
     render,
     to_json,
 )
@@ -184,7 +185,7 @@ def view(
         async def endpoint(**kwargs: Any) -> Response:
             request: Request = kwargs.pop(request_name) if added else kwargs[request_name]
             ctx = context_of(request)
-            negotiated = _negotiate(ctx, spec)
+            negotiated = negotiate_view(ctx, spec)
             result = await _call(func, kwargs)
             if isinstance(result, Response):
                 return result
@@ -195,20 +196,6 @@ def view(
         return endpoint
 
     return decorate
-
-
-def _negotiate(ctx: RequestContext, spec: ViewSpec) -> Negotiated:
-    negotiated = negotiate(
-        ctx.headers.get("accept"),
-        ctx.client.htmx,
-        html=spec.template is not None,
-        json=spec.json,
-        fragment=spec.block is not None,
-    )
-    versions = ctx.runtime.settings.json_versions
-    if negotiated.representation == "json" and versions is not None:
-        versions.select(negotiated.version)  # an unknown version is a 406 before the handler runs
-    return negotiated
 
 
 def form(
@@ -338,7 +325,7 @@ async def _handle_form(
     func: Handler, spec: FormSpec, request: Request, kwargs: dict[str, Any]
 ) -> Response:
     ctx = context_of(request)
-    negotiated = _negotiate(ctx, spec.view)
+    negotiated = negotiate_view(ctx, spec.view)
     raw = await read_body(request)
     raw.pop(CSRF_FIELD, None)
     key = raw.pop(IDEMPOTENCY_FIELD, None) or ctx.headers.get("idempotency-key")
