@@ -15,6 +15,7 @@ from taskboard.accounts.service import SqlSessionStore
 from taskboard.db import Database
 from taskboard.migrations.runner import upgrade
 from taskboard.ops import views as ops_views
+from taskboard.ops.service import DatabaseGuard, ResilientSessionStore
 from taskboard.settings import Settings
 from taskboard.tasks import views as tasks_views
 
@@ -43,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="Taskboard", version="1", lifespan=lifespan)
     app.state.settings = settings
     app.state.database = database
+    app.state.database_guard = DatabaseGuard(database)
     tiered.install(
         app,
         tiered.TieredSettings(
@@ -51,7 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             template_dirs=tuple(str(d) for d in TEMPLATE_DIRS if d.is_dir()),
             static_dirs=(str(PACKAGE / "static"),),
         ),
-        session_store=SqlSessionStore(database),
+        session_store=ResilientSessionStore(SqlSessionStore(database)),
     )
     for views in DOMAINS:
         app.include_router(views.router)
