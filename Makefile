@@ -13,7 +13,7 @@ PORT ?= 8000
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test lint typecheck pytest bench vendor clean sync
+.PHONY: run test lint typecheck pytest bench bench-quick vendor clean sync
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -40,8 +40,13 @@ typecheck: $(VENV)/.synced
 pytest: $(VENV)/.synced
 	$(BIN)/pytest
 
-bench: $(VENV)/.synced ## Print what tiered's per-request decisions cost
+bench: $(VENV)/.synced ## Framework overhead over HTTP (~7 min) and the core's decisions
+	$(BIN)/python -m bench.framework
 	$(BIN)/python -m bench.core_decisions
+
+bench-quick: $(VENV)/.synced ## The same, shorter runs (under 2 minutes)
+	$(BIN)/python -m bench.framework --quick
+	$(BIN)/python -m bench.core_decisions --seconds 0.2
 
 vendor: ## Re-vendor htmx from the npm registry and verify its pinned hash
 	$(BIN)/python scripts/vendor_htmx.py
