@@ -199,7 +199,21 @@ def db_run(client: TestClient, statement: Executable) -> None:
 
 
 def use_session_cookie(client: TestClient, value: str | None) -> None:
-    """Make ``client`` send exactly this session cookie (or none)."""
+    """Make ``client`` send exactly this session cookie (or none).
+
+    Set for the host the app answers as, like the cookies its responses set, so that a later
+    ``Set-Cookie`` replaces it instead of adding a second cookie of the same name.
+    """
     client.cookies.delete("tiered_session")
     if value is not None:
-        client.cookies.set("tiered_session", value)
+        client.cookies.set("tiered_session", value, domain="127.0.0.1")
+
+
+def log_in_only(client: TestClient, account: Account) -> str:
+    """Like ``log_in``, replacing whatever session ``client`` had; returns the session cookie."""
+    use_session_cookie(client, None)
+    log_in(client, account)
+    value = client.cookies.get("tiered_session")
+    assert value
+    use_session_cookie(client, value)
+    return value

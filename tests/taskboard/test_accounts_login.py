@@ -18,11 +18,14 @@ from tests.taskboard.conftest import (
     WAYS,
     Account,
     db_all,
-    log_in,
+    log_in_only,
     page_csrf,
     submit,
     use_session_cookie,
 )
+
+DASH = "\N{EN DASH}"
+"""Between the page's title and the site's name in <title>."""
 
 
 def _session_users(client: TestClient) -> list[int | None]:
@@ -56,7 +59,8 @@ def test_log_in_rotates_the_session_and_goes_to_the_tasks(
         assert response.status_code == 200
         assert response.json() == {"id": alice.user.id, "email": "alice@example.org"}
     after = client.cookies.get("tiered_session")
-    assert after and after != before
+    assert after
+    assert after != before
     # Only the new session exists, and it is alice's; the pre-login id is gone from the store.
     assert _session_users(client) == [alice.user.id]
     assert client.get("/settings").status_code == 200
@@ -89,9 +93,7 @@ def test_log_in_returns_only_to_a_local_page(
     assert (response.status_code, response.headers["location"]) == (303, location)
 
 
-def test_wrong_password_and_unknown_email_look_the_same(
-    client: TestClient, alice: Account
-) -> None:
+def test_wrong_password_and_unknown_email_look_the_same(client: TestClient, alice: Account) -> None:
     wrong = submit(client, "form", "/login", {"email": alice.email, "password": "nope nope"})
     unknown = submit(
         client, "form", "/login", {"email": "nobody@example.org", "password": "nope nope"}
@@ -100,7 +102,7 @@ def test_wrong_password_and_unknown_email_look_the_same(
     for response, email in ((wrong, alice.email), (unknown, "nobody@example.org")):
         assert response.status_code == 422
         html = response.text
-        assert "<title>Error: Log in – Taskboard</title>" in html
+        assert f"<title>Error: Log in {DASH} Taskboard</title>" in html
         assert "<li>Email or password is incorrect.</li>" in html
         assert f'value="{email}"' in html
         assert "nope nope" not in html
@@ -177,7 +179,7 @@ def test_passwords_are_argon2id_and_rehashed_when_the_parameters_change(
 
 @pytest.mark.parametrize("way", WAYS)
 def test_log_out_ends_the_session(client: TestClient, alice: Account, way: str) -> None:
-    log_in(client, alice)
+    log_in_only(client, alice)
     cookie = client.cookies.get("tiered_session")
 
     response = submit(client, way, "/logout", {}, page="/settings")
@@ -198,7 +200,7 @@ def test_log_out_ends_the_session(client: TestClient, alice: Account, way: str) 
 def test_the_header_offers_log_out_to_a_logged_in_person(
     client: TestClient, alice: Account
 ) -> None:
-    log_in(client, alice)
+    log_in_only(client, alice)
 
     html = client.get("/settings").text
 
@@ -226,7 +228,7 @@ def test_pages_behind_login_send_people_to_log_in_and_api_clients_a_401(
 def test_the_login_page_is_accessible_without_script(client: TestClient) -> None:
     html = client.get("/login").text
 
-    assert "<title>Log in – Taskboard</title>" in html
+    assert f"<title>Log in {DASH} Taskboard</title>" in html
     assert '<label for="field-email">Email</label>' in html
     assert 'autocomplete="email"' in html
     assert 'autocomplete="current-password"' in html

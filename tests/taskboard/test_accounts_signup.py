@@ -15,6 +15,9 @@ from tests.taskboard.conftest import WAYS, Account, db_all, log_in, submit
 
 GOOD_PASSWORD = "plum tractor violin"
 
+DASH = "\N{EN DASH}"
+"""Between the page's title and the site's name in <title>."""
+
 
 def _users(client: TestClient) -> list[tuple[str, bool]]:
     rows = db_all(client, select(User).order_by(User.id))
@@ -85,7 +88,7 @@ def test_bad_sign_up_shows_why_keeps_the_email_and_stores_nothing(
 
     assert response.status_code == 422
     html = response.text
-    assert "<title>Error: Sign up – Taskboard</title>" in html
+    assert f"<title>Error: Sign up {DASH} Taskboard</title>" in html
     assert f'<a href="#field-{field}">{escape(message)}</a>' in html
     assert f'id="field-{field}-error"' in html
     assert f'value="{escape(fields["email"])}"' in html
@@ -162,7 +165,7 @@ def test_unknown_fields_in_json_are_refused(client: TestClient) -> None:
 def test_the_sign_up_page_is_accessible_without_script(client: TestClient) -> None:
     html = client.get("/signup").text
 
-    assert "<title>Sign up – Taskboard</title>" in html
+    assert f"<title>Sign up {DASH} Taskboard</title>" in html
     assert '<label for="field-email">Email</label>' in html
     assert 'autocomplete="email"' in html
     assert 'autocomplete="new-password"' in html

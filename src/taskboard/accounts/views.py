@@ -346,9 +346,12 @@ async def log_out_everywhere(user: CurrentUser, request: Request) -> Done[None]:
 )
 async def create_token(data: TokenForm, user: CurrentUser, request: Request) -> Done[NewToken]:
     row, token = await service.create_token(_database(request), user.id, data.name)
-    session = tiered.session_of(request)
-    if SESSION_USER_KEY in session:  # a browser: its next settings page shows the token once
-        session[NEW_TOKEN_KEY] = token
+    # A browser is redirected to the settings page, which shows the token once (from the
+    # session); an enhanced request's fragment takes it from there at once; a JSON client gets it
+    # in the body, so nothing is kept for it.
+    negotiated = tiered.negotiate(request.headers.get("accept"), tiered.client_of(request).htmx)
+    if negotiated.representation != "json":
+        tiered.session_of(request)[NEW_TOKEN_KEY] = token
     return Done(
         "/settings",
         data=NewToken(id=row.id, name=row.name, token=token, created_at=aware(row.created_at)),
