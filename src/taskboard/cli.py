@@ -1,0 +1,284 @@
+"""The ``taskboard`` command: serve the app, migrate its database, create users, seed demo data.
+
+Every subcommand reads the same settings as the app (``DATABASE_URL``, ``TASKBOARD_DATA``, …;
+see :mod:`taskboard.settings`) and brings the database up to date before it does anything else.
+
+Exit codes: 0 success, 1 the command could not do what was asked (the message says why), 2 the
+command line itself is wrong (argparse's usage error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from collections.abc import Sequence
+from typing import TextIO
+
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, make_url, pool
+
+import tiered
+from taskboard.accounts.service import hash_password, register
+from taskboard.db import Database
+from taskboard.migrations.runner import alembic_config, upgrade
+from taskboard.ops.seed import DEFAULT_PASSWORD, SeedRefused, seed
+from taskboard.ops.service import logging_config
+from taskboard.settings import Settings, sync_database_url
+
+OK = 0
+FAILED = 1
+USAGE = 2
+
+SERVERS = ("uvicorn", "granian")
+APP_FACTORY = "taskboard.app:create_app"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line ``argv`` (default: ``sys.argv[1:]``) and return its exit code."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_environ()
+        code: int = args.run(args, settings)
+    except tiered.ImproperlyConfigured as exc:
+        _error(str(exc))
+        return FAILED
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="taskboard",
+        description="Taskboard, the reference app of tiered. Settings come from the environment: "
+        "DATABASE_URL (default: a SQLite file in TASKBOARD_DATA, default var/), SECRET_KEY, "
+        "REDIS_URL, METRICS_TOKEN, DEBUG.",
+    )
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="apply migrations, then serve the app")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=_default_port(),
+        help="port to listen on (default: $PORT, else 8000)",
+    )
+    serve.add_argument("--workers", type=_positive, default=1, help="worker processes (1)")
+    serve.add_argument("--server", choices=SERVERS, default="uvicorn", help="ASGI server (uvicorn)")
+    serve.set_defaults(run=_serve)
+
+    migrate = commands.add_parser("migrate", help="bring the database schema up to date")
+    migrate.set_defaults(run=_migrate)
+
+    create_user = commands.add_parser("create-user", help="create an account")
+    create_user.add_argument("email")
+    create_user.add_argument("--admin", action="store_true", help="give it the admin role")
+    create_user.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input instead of asking",
+    )
+    create_user.set_defaults(run=_create_user)
+
+    seed_command = commands.add_parser(
+        "seed", help="create demo users user1@example.org… and tasks spread across them"
+    )
+    seed_command.add_argument("--users", type=_positive, required=True, help="how many users")
+    seed_command.add_argument("--tasks", type=_count, required=True, help="how many tasks")
+    seed_command.add_argument(
+        "--password",
+        default=DEFAULT_PASSWORD,
+        help=f"every seeded user's password (default: {DEFAULT_PASSWORD!r})",
+    )
+    seed_command.set_defaults(run=_seed)
+    return parser
+
+
+def _default_port() -> int:
+    raw = os.environ.get("PORT", "").strip()
+    return int(raw) if raw.isdigit() else 8000
+
+
+def _positive(raw: str) -> int:
+    value = _count(raw)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a positive whole number; use 1 or more")
+    return value
+
+
+def _count(raw: str) -> int:
+    try:
+        value = int(raw.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number, like 100000") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{raw!r} is negative; use 0 or more")
+    return value
+
+
+def _error(message: str) -> None:
+    print(f"taskboard: error: {message}", file=sys.stderr)
+
+
+def _shown(url: str) -> str:
+    """The database URL with any password hidden, for messages."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+# --- migrate --------------------------------------------------------------------------------
+
+
+def current_revision(url: str) -> str | None:
+    """The revision the database at ``url`` is at; ``None`` for an empty database."""
+    engine = create_engine(sync_database_url(url), poolclass=pool.NullPool)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def head_revision(url: str) -> str | None:
+    return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
+
+
+def _apply_migrations(settings: Settings, out: TextIO) -> None:
+    before = current_revision(settings.database_url)
+    head = head_revision(settings.database_url)
+    if before == head:
+        print(
+            f"Database {_shown(settings.database_url)} is up to date (revision {head}).", file=out
+        )
+        return
+    upgrade(settings.database_url)
+    print(
+        f"Migrated {_shown(settings.database_url)} from {before or 'an empty database'} to "
+        f"revision {head}.",
+        file=out,
+    )
+
+
+def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    _apply_migrations(settings, sys.stdout)
+    return OK
+
+
+# --- serve ----------------------------------------------------------------------------------
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    _apply_migrations(settings, sys.stderr)
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    workers = "1 worker" if args.workers == 1 else f"{args.workers} workers"
+    print(f"Taskboard on http://{host}:{args.port}/ ({args.server}, {workers})", flush=True)
+    if args.server == "granian":
+        from granian import Granian
+        from granian.constants import Interfaces
+
+        Granian(
+            APP_FACTORY,
+            address=args.host,
+            port=args.port,
+            interface=Interfaces.ASGI,
+            workers=args.workers,
+            factory=True,
+            log_dictconfig=logging_config(),
+            log_access=False,
+        ).serve()
+        return OK
+    import uvicorn
+
+    uvicorn.run(
+        APP_FACTORY,
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        loop="uvloop",
+        http="httptools",
+        log_config=logging_config(),
+        access_log=False,  # tiered.access writes one JSON line a request instead
+        proxy_headers=False,
+    )
+    return OK
+
+
+# --- create-user ----------------------------------------------------------------------------
+
+
+def _read_password(args: argparse.Namespace) -> str | None:
+    if args.password_stdin:
+        line = sys.stdin.readline()
+        return line.removesuffix("\n").removesuffix("\r")
+    if not sys.stdin.isatty():
+        _error("no terminal to ask for the password on; pipe it in with --password-stdin.")
+        return None
+    first = getpass.getpass("Password: ")
+    second = getpass.getpass("Password (again): ")
+    if first != second:
+        _error("the two passwords differ; run the command again and type the same one twice.")
+        return None
+    return first
+
+
+def _create_user(args: argparse.Namespace, settings: Settings) -> int:
+    password = _read_password(args)
+    if password is None:
+        return FAILED
+    _apply_migrations(settings, sys.stderr)
+
+    async def create() -> tuple[int, str]:
+        database = Database(settings.database_url)
+        try:
+            user = await register(database, args.email, password, is_admin=args.admin)
+            return user.id, user.email
+        finally:
+            await database.dispose()
+
+    try:
+        user_id, email = asyncio.run(create())
+    except tiered.ValidationFailed as exc:
+        for error in exc.errors:
+            _error(f"{error.field}: {error.message}")
+        return FAILED
+    role = "an admin" if args.admin else "a user"
+    print(f"Created {role}: {email} (id {user_id}).")
+    return OK
+
+
+# --- seed -----------------------------------------------------------------------------------
+
+
+def _seed(args: argparse.Namespace, settings: Settings) -> int:
+    _apply_migrations(settings, sys.stderr)
+    try:
+        result = seed(
+            settings.database_url,
+            users=args.users,
+            tasks=args.tasks,
+            password_hash=hash_password(args.password),  # once: argon2 is slow on purpose
+            progress=sys.stderr,
+        )
+    except SeedRefused as exc:
+        _error(str(exc))
+        return FAILED
+    if not result.users:
+        print(f"All {result.skipped_users} seed users exist already; nothing to seed.")
+        return OK
+    if result.skipped_users:
+        print(f"Skipped {result.skipped_users} users that already exist.")
+    print(
+        f"Seeded {result.users} users and {result.tasks} tasks in {result.seconds:.1f} s. "
+        f"Log in as user1@example.org with the password {args.password!r}."
+    )
+    return OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
