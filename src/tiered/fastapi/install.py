@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import iter_route_contexts
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -88,8 +89,12 @@ def install(
     app.router.routes.append(
         Route(f"{prefix}/version", _version_switch, methods=["GET"], name="tiered_version")
     )
-    # Read at the time of need, so routes added after install() count too.
-    runtime.routes = lambda: app.router.routes
+    # Read at the time of need, so routes added after install() count too. FastAPI keeps an
+    # included router as one entry; its route contexts are the routes with their prefixes.
+    if isinstance(app, FastAPI):
+        runtime.routes = lambda: list(iter_route_contexts(app.router.routes))  # type: ignore[arg-type]
+    else:
+        runtime.routes = lambda: app.router.routes
     return runtime
 
 
