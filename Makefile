@@ -25,8 +25,11 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 
 sync: $(VENV)/.synced
 
-run: $(VENV)/.synced ## Serve the app on http://$(HOST):$(PORT)
-	$(BIN)/python -m examples.guestbook --host $(HOST) --port $(PORT)
+run: $(VENV)/.synced ## Serve Taskboard on http://$(HOST):$(PORT) (a SQLite file in var/ unless DATABASE_URL is set)
+	$(BIN)/taskboard serve --host $(HOST) --port $(PORT)
+
+seed: $(VENV)/.synced ## Fill the database with 1,000 demo users and 100,000 tasks
+	$(BIN)/taskboard seed --users 1000 --tasks 100000
 
 test: lint typecheck pytest ## Lint, type-check and run the whole test suite
 
