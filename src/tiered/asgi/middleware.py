@@ -77,6 +77,10 @@ class TieredMiddleware:
             (b"x-frame-options", b"DENY"),
             (b"cross-origin-opener-policy", b"same-origin"),
         ]
+        # Encoded once: the HTML policy around its per-response nonce, and the data policy.
+        before, _, after = runtime.csp_for_html("\x00").partition("\x00")
+        self._csp_html = (before.encode("latin-1"), after.encode("latin-1"))
+        self._csp_data = runtime.csp_for_data.encode("latin-1")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -205,17 +209,22 @@ class TieredMiddleware:
 
     async def _finish_headers(self, scope: Scope, ctx: RequestContext, message: Message) -> None:
         raw_headers: list[tuple[bytes, bytes]] = list(message.get("headers", []))
-        present = {name.lower() for name, _ in raw_headers}
+        present: set[bytes] = set()
+        content_type = b""
+        for name, value in raw_headers:
+            lowered = name.lower()
+            if lowered == b"content-type" and b"content-type" not in present:
+                content_type = value
+            present.add(lowered)
         for name, value in self._static_headers:
             if name not in present:
                 raw_headers.append((name, value))
         if b"content-security-policy" not in present:
-            content_type = next((v for n, v in raw_headers if n.lower() == b"content-type"), b"")
             if content_type.startswith(b"text/html"):
-                csp = self.runtime.csp_for_html(ctx.nonce)
+                csp = self._csp_html[0] + ctx.nonce.encode("latin-1") + self._csp_html[1]
             else:
-                csp = self.runtime.csp_for_data
-            raw_headers.append((b"content-security-policy", csp.encode("latin-1")))
+                csp = self._csp_data
+            raw_headers.append((b"content-security-policy", csp))
         if scope["scheme"] == "https" and b"strict-transport-security" not in present:
             raw_headers.append(
                 (b"strict-transport-security", b"max-age=63072000; includeSubDomains")

@@ -18,9 +18,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PackageLoader, pass_context
+from jinja2 import (
+    ChoiceLoader,
+    Environment,
+    FileSystemLoader,
+    PackageLoader,
+    Template,
+    pass_context,
+)
 from jinja2.runtime import Context
-from jinja2_fragments import render_block
+from jinja2_fragments import BlockNotFoundError
 from markupsafe import Markup
 
 from tiered.asgi.context import SCOPE_KEY, Flash, RequestContext
@@ -112,10 +119,43 @@ class Renderer:
         self.environment.globals["ui"] = self.environment.get_template("tiered/macros.html").module
 
     def page(self, template: str, context: Mapping[str, Any]) -> str:
-        return self.environment.get_template(template).render(context)
+        environment = self.environment
+        compiled = environment.get_template(template)
+        render_context = self._context(compiled, context)
+        try:
+            return environment.concat(compiled.root_render_func(render_context))
+        except Exception:
+            environment.handle_exception()
 
     def block(self, template: str, block: str, context: Mapping[str, Any]) -> str:
-        return render_block(self.environment, template, block, context)
+        """One block of ``template``, as jinja2-fragments' ``render_block`` renders it."""
+        environment = self.environment
+        compiled = environment.get_template(template)
+        try:
+            render_block = compiled.blocks[block]
+        except KeyError:
+            raise BlockNotFoundError(block, template) from None
+        render_context = self._context(compiled, context)
+        try:
+            return environment.concat(render_block(render_context))
+        except Exception:
+            environment.handle_exception()
+
+    def _context(self, template: Template, context: Mapping[str, Any]) -> Context:
+        """The render context, as ``template.new_context`` makes it, at a fraction of the cost.
+
+        A template's globals are a ``ChainMap`` over the environment's, which Jinja copies into
+        every render's context key by key in Python (a tenth of a small page's render time); one
+        dict merge does the same in C. Templates loaded with their own globals take Jinja's way.
+        """
+        environment = self.environment
+        maps = getattr(template.globals, "maps", None)
+        if maps is not None and len(maps) == 2 and not maps[0] and maps[1] is environment.globals:
+            parent = {**environment.globals, **context}
+            return environment.context_class(
+                environment, parent, template.name, template.blocks, globals=template.globals
+            )
+        return template.new_context(dict(context))
 
     def flash_region(self, messages: list[Flash]) -> str:
         """The flash region as an out-of-band update, appended to a fragment response."""
