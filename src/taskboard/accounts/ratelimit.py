@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import Any
 
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
@@ -68,6 +69,12 @@ class LoginLimiter:
         """Forget the account's failed attempts after a successful log-in."""
         await self._limiter.clear(self.item, NAMESPACE, "account", email)
 
+    async def aclose(self) -> None:
+        """Close the Redis connections, if any (memory needs nothing)."""
+        client: Any = getattr(getattr(self.storage, "bridge", None), "storage", None)
+        if client is not None:
+            await client.aclose()
+
     async def _retry_after(self, key: tuple[str, str]) -> int:
         stats = await self._limiter.get_window_stats(self.item, NAMESPACE, *key)
         return max(1, math.ceil(stats.reset_time - time.time()))
@@ -82,7 +89,9 @@ def build_limiter(settings: Settings) -> LoginLimiter:
                 f"REDIS_URL {settings.redis_url!r} is not a Redis URL; expected "
                 "redis://host:port/db or rediss://host:port/db."
             )
-        storage: Storage = RedisStorage(f"async+{scheme}://{rest}", key_prefix=REDIS_PREFIX)
+        storage: Storage = RedisStorage(
+            f"async+{scheme}://{rest}", implementation="redispy", key_prefix=REDIS_PREFIX
+        )
     else:
         storage = MemoryStorage()
     return LoginLimiter(settings.login_attempts, storage)
