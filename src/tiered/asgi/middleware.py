@@ -77,6 +77,7 @@ class TieredMiddleware:
             (b"x-frame-options", b"DENY"),
             (b"cross-origin-opener-policy", b"same-origin"),
         ]
+        self._static_names = frozenset(name for name, _ in self._static_headers)
         # Encoded once: the HTML policy around its per-response nonce, and the data policy.
         before, _, after = runtime.csp_for_html("\x00").partition("\x00")
         self._csp_html = (before.encode("latin-1"), after.encode("latin-1"))
@@ -216,9 +217,10 @@ class TieredMiddleware:
             if lowered == b"content-type" and b"content-type" not in present:
                 content_type = value
             present.add(lowered)
-        for name, value in self._static_headers:
-            if name not in present:
-                raw_headers.append((name, value))
+        if present.isdisjoint(self._static_names):
+            raw_headers.extend(self._static_headers)
+        else:
+            raw_headers.extend(item for item in self._static_headers if item[0] not in present)
         if b"content-security-policy" not in present:
             if content_type.startswith(b"text/html"):
                 csp = self._csp_html[0] + ctx.nonce.encode("latin-1") + self._csp_html[1]
