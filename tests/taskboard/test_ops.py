@@ -8,15 +8,18 @@ import json
 import logging
 import os
 import shutil
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2 as httpx
+import psycopg
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import create_engine, func, make_url, select, text
+from sqlalchemy import exc as sa_exc
 from starlette.testclient import TestClient
 
 from taskboard.accounts.models import User
@@ -60,6 +63,45 @@ def test_health_endpoints_are_in_the_openapi_document(client: TestClient) -> Non
 
     assert "503" in paths["/readyz"]["get"]["responses"]
     assert "get" in paths["/healthz"]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        sa_exc.OperationalError("SELECT 1", {}, sqlite3.OperationalError("database is locked")),
+        sa_exc.InterfaceError("SELECT 1", {}, psycopg.InterfaceError("connection already closed")),
+        sa_exc.TimeoutError("QueuePool limit of size 10 overflow 10 reached"),
+        sa_exc.DBAPIError("SELECT 1", {}, Exception("gone"), connection_invalidated=True),
+        psycopg.OperationalError("server closed the connection unexpectedly"),
+        sqlite3.OperationalError("unable to open database file"),
+    ],
+    ids=lambda error: type(error).__module__.split(".")[0] + "." + type(error).__name__,
+)
+def test_database_outage_errors_answer_503(tmp_path: Path, error: Exception) -> None:
+    app = build_app("sqlite+aiosqlite:///" + str(tmp_path / "unused.db"), tmp_path)
+
+    @app.get("/fails")
+    async def fails() -> None:
+        raise error
+
+    with TestClient(app, base_url="http://127.0.0.1:8000") as client:
+        assert_unavailable(client.get("/fails", headers=JSON), "json")
+        assert_unavailable(client.get("/fails", headers=HTML), "html")
+
+
+def test_a_broken_constraint_stays_a_500(tmp_path: Path) -> None:
+    app = build_app("sqlite+aiosqlite:///" + str(tmp_path / "unused.db"), tmp_path)
+
+    @app.get("/fails")
+    async def fails() -> None:
+        raise sa_exc.IntegrityError("INSERT", {}, sqlite3.IntegrityError("UNIQUE failed"))
+
+    with TestClient(app, base_url="http://127.0.0.1:8000", raise_server_exceptions=False) as client:
+        response = client.get("/fails", headers=JSON)
+
+    assert response.status_code == 500
+    assert response.json()["code"] == "internal-error"
+    assert "UNIQUE" not in response.text
 
 
 # --- request logs -------------------------------------------------------------------------------
