@@ -217,3 +217,18 @@ def log_in_only(client: TestClient, account: Account) -> str:
     assert value
     use_session_cookie(client, value)
     return value
+
+
+@pytest.fixture
+def fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """argon2id with tiny parameters: the defaults take ~0.5 s a hash on a CI machine.
+
+    Still argon2id, so hashes keep their ``$argon2id$`` prefix and rehashing still works.
+    """
+    from argon2 import PasswordHasher
+
+    from taskboard.accounts import service
+
+    monkeypatch.setattr(
+        service, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    )

@@ -27,6 +27,8 @@ from tests.taskboard.conftest import (
 DASH = "\N{EN DASH}"
 """Between the page's title and the site's name in <title>."""
 
+pytestmark = pytest.mark.usefixtures("fast_hashing")
+
 
 def _session_users(client: TestClient) -> list[int | None]:
     return sorted(

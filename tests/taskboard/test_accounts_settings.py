@@ -26,6 +26,8 @@ NEW_PASSWORD = "orange kettle harbour"
 DASH = "\N{EN DASH}"
 """Between the page's title and the site's name in <title>."""
 
+pytestmark = pytest.mark.usefixtures("fast_hashing")
+
 
 def _second_session(client: TestClient, account: Account) -> str:
     """Log ``account`` in on "another device" and return that device's cookie."""

@@ -18,6 +18,8 @@ GOOD_PASSWORD = "plum tractor violin"
 DASH = "\N{EN DASH}"
 """Between the page's title and the site's name in <title>."""
 
+pytestmark = pytest.mark.usefixtures("fast_hashing")
+
 
 def _users(client: TestClient) -> list[tuple[str, bool]]:
     rows = db_all(client, select(User).order_by(User.id))

@@ -14,6 +14,8 @@ from tests.taskboard.conftest import PASSWORD, Account, db_all, db_run
 
 JSON = {"Accept": "application/json"}
 
+pytestmark = pytest.mark.usefixtures("fast_hashing")
+
 
 def _issue(client: TestClient, **body: str) -> dict[str, object]:
     response = client.post("/api/tokens", json=body, headers=JSON)

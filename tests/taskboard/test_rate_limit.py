@@ -20,6 +20,8 @@ from tiered import ImproperlyConfigured, TooManyRequests
 
 WRONG = {"email": "alice@example.org", "password": "wrong password"}
 
+pytestmark = pytest.mark.usefixtures("fast_hashing")
+
 
 def _fail_five_times(client: TestClient) -> None:
     for _ in range(5):
