@@ -63,7 +63,7 @@ def _not_null(message: str) -> Any:
 
 
 Title = Annotated[str, Field(min_length=1, max_length=TITLE_MAX)]
-Notes = Annotated[str, BeforeValidator(_notes), Field(max_length=NOTES_MAX)]
+Notes = Annotated[str, Field(max_length=NOTES_MAX), BeforeValidator(_notes)]
 DueOn = Annotated[date | None, BeforeValidator(_due_on)]
 
 
