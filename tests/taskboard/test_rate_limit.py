@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import uuid
 from dataclasses import replace
+from urllib.parse import urlsplit
 
 import pytest
 from limits.aio.storage import MemoryStorage, RedisStorage
@@ -116,18 +118,23 @@ async def test_attempts_count_per_account_and_per_address_in_memory() -> None:
     await _exercise(LoginLimiter("3/minute", MemoryStorage()), "mem")
 
 
+REDIS_URL = os.environ.get("TEST_REDIS_URL") or "redis://127.0.0.1:6379/0"
+"""The Redis that .ci/run starts (TEST_REDIS_URL), else the usual local one."""
+
+
 def _redis_up() -> bool:
+    address = urlsplit(REDIS_URL)
     try:
-        socket.create_connection(("127.0.0.1", 6379), timeout=0.5).close()
+        socket.create_connection((address.hostname, address.port or 6379), timeout=0.5).close()
     except OSError:
         return False
     return True
 
 
 @pytest.mark.anyio
-@pytest.mark.skipif(not _redis_up(), reason="no Redis on 127.0.0.1:6379")
+@pytest.mark.skipif(not _redis_up(), reason=f"no Redis at {REDIS_URL}")
 async def test_attempts_are_shared_through_redis_when_configured(settings: Settings) -> None:
-    limiter = build_limiter(replace(settings, redis_url="redis://127.0.0.1:6379/0"))
+    limiter = build_limiter(replace(settings, redis_url=REDIS_URL))
     assert isinstance(limiter.storage, RedisStorage)
     limiter = LoginLimiter("3/minute", limiter.storage)
     # A second limiter on the same Redis (another process, say) sees the same counts.
