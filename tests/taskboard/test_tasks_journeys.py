@@ -306,3 +306,18 @@ def test_with_script_delete_asks_with_a_plain_confirm_message(
         f'data-hx-post="/tasks/{task_id}/delete" data-hx-confirm="Delete the task “js:alert(1)”? '
         'This cannot be undone."'
     ) in page.text
+
+
+def test_submitting_the_same_form_twice_creates_one_task(
+    client: TestClient, logged_in: Account
+) -> None:
+    page = client.get("/tasks").text
+    key = page.split('name="idempotency_key" value="', 1)[1].split('"', 1)[0]
+    form = {"title": "Only once", "csrf_token": csrf(client), "idempotency_key": key}
+
+    first = client.post("/tasks", data=form, follow_redirects=False)
+    again = client.post("/tasks", data=form, follow_redirects=False)
+
+    assert first.status_code == again.status_code == 303
+    assert again.headers["location"] == first.headers["location"]
+    assert [t["title"] for t in stored(client, logged_in)] == ["Only once"]
