@@ -20,6 +20,7 @@ from typing import TextIO
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, make_url, pool
+from sqlalchemy import exc as sa_exc
 
 import tiered
 from taskboard.accounts.service import hash_password, register
@@ -43,9 +44,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_environ()
+    except tiered.ImproperlyConfigured as exc:
+        _error(str(exc))
+        return FAILED
+    try:
         code: int = args.run(args, settings)
     except tiered.ImproperlyConfigured as exc:
         _error(str(exc))
+        return FAILED
+    except sa_exc.OperationalError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        _error(
+            f"cannot use the database at {_shown(settings.database_url)}: {reason}. Check that "
+            "it is running and that DATABASE_URL names it."
+        )
         return FAILED
     except KeyboardInterrupt:
         return 130

@@ -120,6 +120,19 @@ def test_a_bad_database_url_is_a_clear_error(
     assert "DATABASE_URL scheme 'mysql' is not supported" in capsys.readouterr().err
 
 
+def test_an_unreachable_database_is_a_clear_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    use_database(monkeypatch, f"sqlite:///{tmp_path / 'missing' / 'dir' / 'x.db'}", tmp_path)
+
+    assert main(["migrate"]) == FAILED
+
+    error = capsys.readouterr().err
+    assert "taskboard: error: cannot use the database at sqlite+aiosqlite:///" in error
+    assert "unable to open database file" in error
+    assert "Traceback" not in error
+
+
 # --- create-user ----------------------------------------------------------------------------
 
 
