@@ -93,25 +93,17 @@ class Runtime:
         }
 
     def handles_stale_csrf(self, scope: Scope) -> bool:
-        """Whether a tiered form view will answer this request (and re-show the form itself).
-
-        Only asked when a CSRF token fails, so the route matching costs nothing on the normal path.
-        """
-        for route in self.routes():
-            if not getattr(getattr(route, "endpoint", None), FORM_ENDPOINT_ATTRIBUTE, False):
-                continue
-            match, _ = route.matches(scope)
-            if match is Match.FULL:
-                return True
-        return False
+        """Whether a tiered form view will answer this request (and re-show the form itself)."""
+        return self._endpoint_is_marked(scope, FORM_ENDPOINT_ATTRIBUTE)
 
     def exempts_csrf(self, scope: Scope) -> bool:
-        """Whether the endpoint for this request is marked with :data:`CSRF_EXEMPT_ATTRIBUTE`.
+        """Whether the endpoint for this request is marked with :data:`CSRF_EXEMPT_ATTRIBUTE`."""
+        return self._endpoint_is_marked(scope, CSRF_EXEMPT_ATTRIBUTE)
 
-        Only asked when a CSRF token fails, so the route matching costs nothing on the normal path.
-        """
+    def _endpoint_is_marked(self, scope: Scope, attribute: str) -> bool:
+        # Only asked when a CSRF token fails, so matching routes costs nothing on the normal path.
         for route in self.routes():
-            if not getattr(getattr(route, "endpoint", None), CSRF_EXEMPT_ATTRIBUTE, False):
+            if not getattr(getattr(route, "endpoint", None), attribute, False):
                 continue
             match, _ = route.matches(scope)
             if match is Match.FULL:
