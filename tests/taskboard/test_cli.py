@@ -26,6 +26,8 @@ from taskboard.tasks.models import Task
 from tests.taskboard.conftest import BACKENDS, SECRET
 
 PASSPHRASE = "plum tractor mountain seven"
+HEAD = "0002"
+"""The newest migration's revision."""
 
 
 class Terminal(io.StringIO):
@@ -98,15 +100,15 @@ def test_migrate_brings_an_empty_database_to_head_and_says_so(
     assert main(["migrate"]) == OK
     second = capsys.readouterr().out
 
-    assert "from an empty database to revision 0001." in first
+    assert f"from an empty database to revision {HEAD}." in first
     assert first.startswith("Migrated ")
-    assert "up to date (revision 0001)" in second
+    assert f"up to date (revision {HEAD})" in second
     engine = create_engine(sync_database_url(empty_database))
     try:
         tables = set(inspect(engine).get_table_names())
     finally:
         engine.dispose()
-    assert {"users", "tasks", "sessions", "api_tokens"} <= tables
+    assert {"users", "tasks", "sessions", "api_tokens", "flag_overrides", "flag_changes"} <= tables
 
 
 def test_a_bad_database_url_is_a_clear_error(
@@ -325,7 +327,7 @@ def test_serve_migrates_then_runs_uvicorn_with_uvloop_and_httptools(
     assert options["access_log"] is False
     output = capsys.readouterr()
     assert output.out == "Taskboard on http://127.0.0.1:8765/ (uvicorn, 1 worker)\n"
-    assert "to revision 0001" in output.err
+    assert f"to revision {HEAD}" in output.err
     assert main(["migrate"]) == OK
     assert "up to date" in capsys.readouterr().out
 

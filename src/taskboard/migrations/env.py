@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import create_engine, pool
 
 import taskboard.accounts.models
+import taskboard.admin.models
 import taskboard.tasks.models  # noqa: F401  (registers the tables on Base.metadata)
 from taskboard.db import Base
 

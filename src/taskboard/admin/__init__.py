@@ -1,0 +1,1 @@
+"""Administration: the feature-flag switchboard (who gets which enhancement), with its history."""
