@@ -13,7 +13,7 @@ PORT ?= 8000
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test lint typecheck pytest bench bench-quick vendor clean sync
+.PHONY: run test lint typecheck pytest bench bench-quick bench-app bench-app-quick bench-soak vendor clean sync
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -51,8 +51,21 @@ bench-quick: $(VENV)/.synced ## The same, shorter runs (under 2 minutes)
 	$(BIN)/python -m bench.framework --quick
 	$(BIN)/python -m bench.core_decisions --seconds 0.2
 
+bench-app: $(VENV)/.synced ## Taskboard under load, servers and memory, page weight (~7 min)
+	$(BIN)/python -m bench.app
+
+bench-app-quick: $(VENV)/.synced ## The same, shorter runs (about 2 minutes)
+	$(BIN)/python -m bench.app --quick
+
+bench-soak: $(VENV)/.synced ## Taskboard's RSS over a 5-minute soak of the mixed load
+	$(BIN)/python -m bench.servers --soak --soak-seconds $(or $(SOAK_SECONDS),300)
+
 vendor: ## Re-vendor htmx from the npm registry and verify its pinned hash
 	$(BIN)/python scripts/vendor_htmx.py
+
+.PHONY: screenshots
+screenshots: $(VENV)/.synced ## Key pages with JavaScript on and off as PNG in docs/screenshots/ (needs .ci/install-browser-tools)
+	$(BIN)/python -m tests.browser.screenshots docs/screenshots
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache
