@@ -55,6 +55,7 @@ from tiered.flags.guard import GuardedProvider
 from tiered.flags.provider import FlagOverrideStore, MemoryOverrideStore, TieredProvider
 from tiered.flags.runtime import Flags, flag
 from tiered.settings import TieredSettings
+from tiered.telemetry import MemoryTelemetryStore, RedisTelemetryStore, Telemetry, TelemetryStore
 
 __version__ = "0.1.0"
 
@@ -83,12 +84,14 @@ __all__ = [
     "MemoryIdempotencyStore",
     "MemoryOverrideStore",
     "MemorySessionStore",
+    "MemoryTelemetryStore",
     "MethodNotAllowed",
     "Negotiated",
     "NotAcceptable",
     "NotFound",
     "PayloadTooLarge",
     "Reason",
+    "RedisTelemetryStore",
     "Representation",
     "Rule",
     "Runtime",
@@ -96,6 +99,8 @@ __all__ = [
     "Session",
     "SessionStore",
     "StoredResponse",
+    "Telemetry",
+    "TelemetryStore",
     "Tier",
     "TierPolicy",
     "TieredError",

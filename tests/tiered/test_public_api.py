@@ -32,12 +32,14 @@ PUBLIC_NAMES = [
     "MemoryIdempotencyStore",
     "MemoryOverrideStore",
     "MemorySessionStore",
+    "MemoryTelemetryStore",
     "MethodNotAllowed",
     "Negotiated",
     "NotAcceptable",
     "NotFound",
     "PayloadTooLarge",
     "Reason",
+    "RedisTelemetryStore",
     "Representation",
     "Rule",
     "Runtime",
@@ -45,6 +47,8 @@ PUBLIC_NAMES = [
     "Session",
     "SessionStore",
     "StoredResponse",
+    "Telemetry",
+    "TelemetryStore",
     "Tier",
     "TierPolicy",
     "TieredError",
@@ -87,7 +91,7 @@ def test_no_other_public_names_leak() -> None:
         if not name.startswith("_")
         and name not in exported
         # The subpackages themselves appear as attributes once imported.
-        and name not in {"asgi", "core", "fastapi", "flags", "jinja", "settings"}
+        and name not in {"asgi", "core", "fastapi", "flags", "jinja", "settings", "telemetry"}
     ]
 
     assert leaked == []

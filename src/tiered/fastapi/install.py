@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -27,6 +28,8 @@ from tiered.core.forms import FieldError
 from tiered.fastapi.openapi import install_openapi
 from tiered.flags.runtime import Flags
 from tiered.settings import TieredSettings
+from tiered.telemetry.endpoints import TelemetryEndpoints
+from tiered.telemetry.runtime import Telemetry
 
 _CHOICE_MAX_AGE = 365 * 24 * 3600
 
@@ -38,6 +41,7 @@ def install(
     session_store: SessionStore | None = None,
     idempotency_store: IdempotencyStore | None = None,
     flags: Flags | None = None,
+    telemetry: Telemetry | None = None,
     **setting_overrides: Any,
 ) -> Runtime:
     """Install tiered on ``app``: middleware, error handlers, static files, tiered's endpoints.
@@ -80,9 +84,12 @@ def install(
         app.add_exception_handler(RequestValidationError, on_request_validation)
         install_openapi(app)
     app.add_middleware(TieredMiddleware, runtime=runtime)
-    app.add_middleware(AccessLogMiddleware)  # outermost, so it times tiered's work too
+    # Outermost, so it times tiered's work too; the one place each request is recorded.
+    app.add_middleware(AccessLogMiddleware, observer=telemetry)
 
     prefix = settings.internal_prefix
+    if telemetry is not None:
+        _install_telemetry(app, runtime, telemetry, flags)
     app.router.routes.append(
         Route(f"{settings.static_prefix}/{{path:path}}", runtime.static, methods=["GET", "HEAD"])
     )
@@ -96,6 +103,41 @@ def install(
     else:
         runtime.routes = lambda: app.router.routes
     return runtime
+
+
+def _install_telemetry(
+    app: Starlette, runtime: Runtime, telemetry: Telemetry, flags: Flags | None
+) -> None:
+    endpoints = TelemetryEndpoints(telemetry, runtime.settings.internal_prefix)
+    app.router.routes.extend(endpoints.routes())
+    # The layout hands these to the bootstrap script (a <meta>), which posts to them.
+    runtime.renderer.environment.globals["telemetry_urls"] = {
+        "beacon": endpoints.beacon_path,
+        "report": endpoints.report_path,
+    }
+    if flags is not None:
+        telemetry.watch(flags)
+    if telemetry.tracer_provider is not None:
+        from tiered.telemetry.tracing import OpenTelemetryMiddleware
+
+        # Outside everything, so the span covers the whole request and is current when the
+        # access-log middleware adds tiered's attributes to it.
+        app.add_middleware(
+            OpenTelemetryMiddleware,
+            tracer_provider=telemetry.tracer_provider,
+            exclude_spans=["receive", "send"],
+        )
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(app: Any) -> AsyncIterator[Any]:
+        async with inner(app) as state:
+            try:
+                yield state
+            finally:
+                await telemetry.aclose()  # the last second's counts, and the store's connections
+
+    app.router.lifespan_context = lifespan
 
 
 def _request_problem(exc: RequestValidationError) -> HTTPProblem:

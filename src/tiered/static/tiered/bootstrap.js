@@ -10,6 +10,25 @@
       (location.protocol === "https:" ? "; Secure" : "");
   }
 
+  // 2. Telemetry, when the page names its endpoints: one beacon per page view says its script
+  // ran (the server compares beacons with pages served, per tier, to estimate how many never
+  // ran JavaScript), and a few reports per page say which enhancements failed. Both carry the
+  // CSRF token and the page's tier, nothing else.
+  const csrf = () => doc.querySelector('meta[name="csrf-token"]');
+  const page = doc.querySelector('meta[name="tiered-tier"]');
+  const post = (url, fields) => {
+    const token = csrf();
+    if (!url || !token || !navigator.sendBeacon) return;
+    const body = new FormData();
+    body.append("csrf_token", token.content);
+    body.append("tier", page.content);
+    for (const name in fields) body.append(name, fields[name]);
+    try { navigator.sendBeacon(url, body); } catch (_) { /* telemetry never breaks the page */ }
+  };
+  let reports = 0;
+  const report = (kind) => { if (page && reports++ < 5) post(page.dataset.report, { kind }); };
+  if (page) post(page.dataset.beacon, {});
+
   const focusOn = (el) => {
     if (el.tabIndex < 0) el.tabIndex = -1; // make a heading or box focusable by script only
     el.focus();
@@ -18,11 +37,13 @@
   const summary = doc.getElementById("error-summary");
   if (summary) focusOn(summary);
 
-  if (!window.htmx) return; // htmx did not load (blocked, SRI mismatch): the plain HTML keeps working.
+  if (!window.htmx) { // htmx did not load (blocked, SRI mismatch): the plain HTML keeps working.
+    report("htmx-missing");
+    return;
+  }
 
   // Event names assume htmx's default config.metaCharacter (":"); tiered never changes it.
   const on = (name, fn) => doc.addEventListener(name, fn);
-  const csrf = () => doc.querySelector('meta[name="csrf-token"]');
   const flash = () => doc.getElementById("flash");
   const problem = (text) => '<div class="problem" role="alert" id="problem"><p>' + text + "</p></div>";
 
@@ -33,7 +54,7 @@
     return !!ev && ev.isTrusted && (ev.type === "submit" || ev.type === "click");
   };
 
-  // 2. Every unsafe same-origin request carries the CSRF token as a header.
+  // 3. Every unsafe same-origin request carries the CSRF token as a header.
   on("htmx:config:request", (e) => {
     const req = e.detail.ctx.request;
     const meta = csrf();
@@ -49,7 +70,7 @@
     if (fresh && meta) meta.content = fresh;
   });
 
-  // 3. htmx 4 swaps every status except 204/304 into the target. A 422 is the form again, with
+  // 4. htmx 4 swaps every status except 204/304 into the target. A 422 is the form again, with
   // its errors: let it swap. Other errors go to #flash, unless the element has its own
   // hx-status:CODE rule (htmx applies that rule after this handler).
   on("htmx:response:error", (e) => {
@@ -71,6 +92,7 @@
   });
   on("htmx:error", (e) => {
     const ctx = e.detail.ctx;
+    report(ctx && !ctx.response ? "network" : "swap");
     const region = flash();
     // No response means the request itself failed (network down, timeout).
     if (region && ctx && !ctx.response && byPerson(ctx)) {
@@ -78,7 +100,7 @@
     }
   });
 
-  // 4. After a swap the person caused, focus [data-autofocus] in the new content, else the error
+  // 5. After a swap the person caused, focus [data-autofocus] in the new content, else the error
   // summary; otherwise leave focus alone. (htmx itself focuses [autofocus] after every swap.)
   const tasksOf = new WeakMap();
   const contentOf = new WeakMap();

@@ -1,0 +1,104 @@
+"""Taskboard served for real browsers: uvicorn in a thread on 127.0.0.1, a free port, a temp SQLite.
+
+The browsers talk HTTP to it like to any server; the tests read what it stored straight from the
+SQLite file (the parity check) and seed tasks through its JSON API.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sqlite3
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+
+from taskboard.app import create_app
+from taskboard.settings import Settings
+
+SECRET = "browser-suite-secret-key-that-is-long-enough-0123"
+PASSWORD = "correct horse battery staple"
+START_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class LiveServer:
+    url: str
+    database: Path
+
+    def tasks_of(self, email: str) -> list[tuple[str, str, bool, str | None]]:
+        """The user's tasks as stored: (title, notes, done, due_on), sorted by title."""
+        with sqlite3.connect(self.database) as db:
+            rows = db.execute(
+                "SELECT t.title, t.notes, t.done, t.due_on FROM tasks t "
+                "JOIN users u ON u.id = t.owner_id WHERE u.email = ? ORDER BY t.title, t.id",
+                (email,),
+            ).fetchall()
+        return [(title, notes, bool(done), due) for title, notes, done, due in rows]
+
+    def task_id(self, email: str, title: str) -> int:
+        with sqlite3.connect(self.database) as db:
+            row = db.execute(
+                "SELECT t.id FROM tasks t JOIN users u ON u.id = t.owner_id "
+                "WHERE u.email = ? AND t.title = ?",
+                (email, title),
+            ).fetchone()
+        assert row is not None, f"{email} has no task {title!r}"
+        return int(row[0])
+
+    def seed_tasks(self, email: str, password: str, titles: list[str]) -> None:
+        """Add tasks for a user through the JSON API (a bearer token: no cookie, no CSRF)."""
+        token = self._post("/api/tokens", {"email": email, "password": password}, None)["token"]
+        for title in titles:
+            self._post("/tasks", {"title": title}, str(token))
+
+    def _post(self, path: str, body: dict[str, str], token: str | None) -> dict[str, object]:
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        request = urllib.request.Request(  # noqa: S310 (our own http://127.0.0.1 URL)
+            self.url + path, data=json.dumps(body).encode(), headers=headers, method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            answer: dict[str, object] = json.loads(response.read())
+        return answer
+
+
+@contextmanager
+def serve_taskboard(data_dir: Path) -> Iterator[LiveServer]:
+    """Serve a fresh Taskboard until the block ends (migrations run as it starts)."""
+    database = data_dir / "taskboard.db"
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{database}",
+        secret_key=SECRET,
+        data_dir=data_dir,
+        # Every journey logs in from 127.0.0.1; the default 5/minute per address would refuse them.
+        login_attempts="1000/minute",
+    )
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        create_app(settings), log_level="warning", access_log=False, lifespan="on"
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + START_TIMEOUT
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError(f"Taskboard did not start on 127.0.0.1:{port} (see the log above)")
+        time.sleep(0.02)  # polling a condition (the server's started flag), not a fixed wait
+    try:
+        yield LiveServer(f"http://127.0.0.1:{port}", database)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
