@@ -109,7 +109,7 @@ def pytest_runtest_makereport(item: pytest.Item) -> Generator[None, Report, Repo
     if report.when != "call" or not name.startswith("test_") or "journey" not in item.name:
         return report
     suite = item.config.stash[SUITE_KEY]
-    label = journey.id if journey is not None else item.name
+    label = journey.id if journey is not None else item.name.removeprefix("test_")
     (suite.passed if report.passed else suite.failed).append(label)
     return report
 
@@ -133,7 +133,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         write(f"vnu errors: {shown} in {suite.audits.documents} pages and fragments")
     for name, seconds in suite.timings.items():
         write(f"{name}: {seconds:.1f} s")
-    if suite.snapshots:
-        same = len({repr(tasks) for tasks in suite.snapshots.values()}) == 1
-        counts = ", ".join(f"{k}: {len(v)} tasks" for k, v in suite.snapshots.items())
-        write(f"parity ({'same tasks' if same else 'DIFFERENT tasks'}): {counts}")
+    groups: dict[str, dict[str, int]] = {}
+    for client, tasks in suite.snapshots.items():
+        journey = "full journey" if client.startswith("chromium") else "core journey"
+        groups.setdefault(journey, {})[client] = len(tasks)
+    for journey, counts in groups.items():
+        same = len({repr(suite.snapshots[client]) for client in counts}) == 1
+        shown = ", ".join(f"{client} {n}" for client, n in counts.items())
+        verdict = "the same tasks" if same else "DIFFERENT tasks"
+        write(f"parity, {journey}: {verdict} in the database ({shown})")

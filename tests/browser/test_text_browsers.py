@@ -66,5 +66,5 @@ def test_lynx_journey(tools: Tools, live_server: LiveServer, tmp_path: Path, sui
     assert "Mark not done" in shown
 
     stored = live_server.tasks_of(email)
-    suite.snapshots["lynx (core journey)"] = stored
+    suite.snapshots["lynx"] = stored
     assert stored == CORE_TASKS
