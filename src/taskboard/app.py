@@ -12,6 +12,9 @@ from fastapi import FastAPI
 import tiered
 from taskboard.accounts import views as accounts_views
 from taskboard.accounts.service import SqlSessionStore
+from taskboard.admin import views as admin_views
+from taskboard.dashboard import service as dashboard_service
+from taskboard.dashboard import views as dashboard_views
 from taskboard.db import Database
 from taskboard.migrations.runner import upgrade
 from taskboard.ops import views as ops_views
@@ -19,7 +22,7 @@ from taskboard.ops.service import DatabaseGuard, ResilientSessionStore
 from taskboard.settings import Settings
 from taskboard.tasks import views as tasks_views
 
-DOMAINS = (ops_views, accounts_views, tasks_views)
+DOMAINS = (ops_views, accounts_views, tasks_views, admin_views, dashboard_views)
 """Each domain's views module: its ``router``, and optionally ``exception_handlers``."""
 
 PACKAGE = Path(__file__).resolve().parent
@@ -27,6 +30,8 @@ TEMPLATE_DIRS = (
     PACKAGE / "templates",
     PACKAGE / "accounts" / "templates",
     PACKAGE / "tasks" / "templates",
+    PACKAGE / "dashboard" / "templates",
+    PACKAGE / "admin" / "templates",
 )
 
 
@@ -34,10 +39,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; nothing touches the database until it starts (migrations run then)."""
     settings = settings or Settings.from_environ()
     database = Database(settings.database_url)
+    flags = admin_views.build_flags(database)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(upgrade, settings.database_url)
+        await flags.refresh()  # the first request already sees the stored overrides
         yield
         await database.dispose()
 
@@ -45,6 +52,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.database = database
     app.state.database_guard = DatabaseGuard(database)
+    app.state.telemetry = telemetry = dashboard_service.build_telemetry(settings)
+    app.state.flags = flags
     tiered.install(
         app,
         tiered.TieredSettings(
@@ -54,6 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             static_dirs=(str(PACKAGE / "static"),),
         ),
         session_store=ResilientSessionStore(SqlSessionStore(database)),
+        telemetry=telemetry,
+        flags=flags,
     )
     for views in DOMAINS:
         app.include_router(views.router)
