@@ -87,6 +87,7 @@ def compare(
                 ),
                 "errors": sum(r.sample.errors for r in runs),
                 "worker_restarts": sum(r.worker_restarts for r in runs),
+                "cpu_ms_per_request": statistics.median(r.cpu_ms_per_request for r in runs),
                 "peak_rss_mib_per_worker": [
                     max(values) for values in zip(*(r.peak_rss_mib for r in runs), strict=True)
                 ],
@@ -146,6 +147,8 @@ def soak(database: SeededDatabase, seconds: float, server_kind: ServerKind) -> d
         "p50_ms": run.sample.p50_ms,
         "p99_ms": run.sample.p99_ms,
         "errors": run.sample.errors,
+        "worker_restarts": run.worker_restarts,
+        "cpu_ms_per_request": run.cpu_ms_per_request,
         "rss_mib_after_warmup": base,
         "rss_mib_at_end": end,
         "rss_mib_max": max(rss for _, rss in run.rss_series),
@@ -163,7 +166,7 @@ def print_table(report: dict[str, Any]) -> None:
     )
     header = (
         f"{'server':8} {'workload':8} {'req/s':>7} {'x uvicorn':>9} {'p50 ms':>7} {'p99 ms':>7} "
-        f"{'RSS MiB':>8} {'VmHWM':>6}"
+        f"{'CPU ms':>6} {'RSS MiB':>8} {'VmHWM':>6}"
     )
     print(header)
     print("-" * len(header))
@@ -174,6 +177,7 @@ def print_table(report: dict[str, Any]) -> None:
         print(
             f"{row['server']:8} {row['workload']:8} {row['requests_per_second']:7.0f} "
             f"{row['x_uvicorn']:9.2f} {row['p50_ms']:7.1f} {row['p99_ms']:7.1f} "
+            f"{row['cpu_ms_per_request']:6.2f} "
             f"{max(row['peak_rss_mib_per_worker']):8.0f} {max(row['vmhwm_mib_per_worker']):6.0f}"
             f"{errors}"
         )

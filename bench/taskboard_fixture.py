@@ -232,6 +232,17 @@ def _rss_kib(pid: int, field_name: str) -> int:
     return 0
 
 
+def _cpu_seconds(pids: Sequence[int]) -> float:
+    """User + system CPU time the processes have used so far (``/proc/<pid>/stat``)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / ticks
+
+
 def _request(
     port: int,
     method: str,
@@ -263,11 +274,16 @@ def get(port: int, path: str, headers: dict[str, str] | None = None) -> tuple[in
 
 @contextlib.contextmanager
 def serve(
-    database: SeededDatabase, *, server: ServerKind = "uvicorn", workers: int = 1
+    database: SeededDatabase,
+    *,
+    server: ServerKind = "uvicorn",
+    workers: int = 1,
+    pin: bool | None = None,
 ) -> Iterator[Server]:
-    """``taskboard serve`` on a free port; one worker is pinned to the server CPU."""
+    """``taskboard serve`` on a free port; one worker is pinned to the server CPU (unless ``pin``
+    is false)."""
     port = _free_port()
-    pinned = workers == 1 and HAS_TASKSET
+    pinned = (workers == 1 if pin is None else pin) and HAS_TASKSET
     command = [
         *(["taskset", "-c", SERVER_CPU] if pinned else []),
         sys.executable,
@@ -552,6 +568,9 @@ class Run:
     """(seconds into the run, total VmRSS of the workers in MiB), sampled during the run."""
     worker_restarts: int = 0
     """Workers the server replaced during the run: a run with any is not a fair figure."""
+    cpu_ms_per_request: float = 0.0
+    """The workers' CPU time (user + system) over the requests wrk completed: what a request
+    costs the server, which a busy machine distorts far less than req/s."""
 
 
 def parse_wrk(output: str) -> Sample:
@@ -589,6 +608,7 @@ def run_wrk(server: Server, script: str, seconds: float, *, sample_every: float 
     ]
     pids = server.worker_pids()
     restarts_before = server.worker_restarts()
+    cpu_before = _cpu_seconds(pids)
     peaks = dict.fromkeys(pids, 0)
     series: list[tuple[float, float]] = []
     stop = threading.Event()
@@ -610,12 +630,16 @@ def run_wrk(server: Server, script: str, seconds: float, *, sample_every: float 
     finally:
         stop.set()
         sampler.join()
+    cpu = _cpu_seconds(pids) - cpu_before
+    completed = re.search(r"(\d+) requests in", output)
+    requests = int(completed.group(1)) if completed else 0
     return Run(
         parse_wrk(output),
         [round(peaks[pid] / 1024, 1) for pid in pids],
         [round(_rss_kib(pid, "VmHWM") / 1024, 1) for pid in pids],
         series,
         server.worker_restarts() - restarts_before,
+        round(1000 * cpu / requests, 3) if requests else 0.0,
     )
 
 

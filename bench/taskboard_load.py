@@ -71,6 +71,7 @@ def measure_database(
                         "p99_ms": run.sample.p99_ms,
                         "errors": run.sample.errors,
                         "worker_restarts": run.worker_restarts,
+                        "cpu_ms_per_request": run.cpu_ms_per_request,
                         "peak_rss_mib_per_worker": run.peak_rss_mib,
                         "vmhwm_mib_per_worker": run.hwm_mib,
                     }
@@ -78,6 +79,7 @@ def measure_database(
                 print(
                     f"  {database.kind:10} {workers} worker(s) {workload:9} "
                     f"{run.sample.requests_per_second:7.0f} req/s  p99 {run.sample.p99_ms:6.0f} ms"
+                    f"  {run.cpu_ms_per_request:5.2f} CPU ms/req"
                     f"  RSS {max(run.peak_rss_mib):.0f} MiB",
                     flush=True,
                 )
@@ -131,7 +133,7 @@ def print_table(report: dict[str, Any]) -> None:
     )
     header = (
         f"{'database':10} {'workers':>7} {'workload':9} {'req/s':>7} {'p50 ms':>7} "
-        f"{'p99 ms':>7} {'RSS MiB':>8}"
+        f"{'p99 ms':>7} {'CPU ms':>6} {'RSS MiB':>8}"
     )
     print(header)
     print("-" * len(header))
@@ -142,7 +144,7 @@ def print_table(report: dict[str, Any]) -> None:
         print(
             f"{row['database']:10} {row['workers']:7} {row['workload']:9} "
             f"{row['requests_per_second']:7.0f} {row['p50_ms']:7.1f} {row['p99_ms']:7.1f} "
-            f"{max(row['peak_rss_mib_per_worker']):8.0f}{errors}"
+            f"{row['cpu_ms_per_request']:6.2f} {max(row['peak_rss_mib_per_worker']):8.0f}{errors}"
         )
     print(
         "1 worker: server on CPU 0, wrk on CPU 1. 2 workers: this machine has only 2 cores, so "
