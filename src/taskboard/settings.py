@@ -6,10 +6,15 @@
 ``TASKBOARD_DATA``  the data directory (default ``var/``): the SQLite file and a generated secret
 ``SECRET_KEY``      signs cookies and tokens (``TIERED_SECRET_KEY`` works too); default: a random
                     key generated once and kept in the data directory
-``REDIS_URL``       rate limits shared by every process (default: in memory, per process)
+``REDIS_URL``       rate limits and telemetry shared by every process (default: in memory, per
+                    process)
 ``METRICS_TOKEN``   the bearer token ``/metrics`` answers to; unset means ``/metrics`` is a 404
 ``DEBUG``           ``1`` shows tracebacks on error pages; never in production
 ==================  ==============================================================================
+
+``OTEL_EXPORTER_OTLP_ENDPOINT`` (OpenTelemetry's own name) names an OTLP/HTTP collector, such as
+``http://collector:4318``: each request is then traced, with tiered's tier, reasons and
+representation on its span. Unset: no tracing.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ class Settings:
     debug: bool = False
     redis_url: str | None = None
     metrics_token: str | None = None
+    otel_endpoint: str | None = None
+    """OpenTelemetry's ``OTEL_EXPORTER_OTLP_ENDPOINT``: where traces go; ``None``: no tracing."""
     data_dir: Path = Path("var")
     login_attempts: str = "5/minute"
     """The login rate limit, per account and per client address (the limits library's syntax)."""
@@ -55,6 +62,7 @@ class Settings:
             debug=env.get("DEBUG", "").strip().lower() in _TRUE,
             redis_url=env.get("REDIS_URL") or None,
             metrics_token=env.get("METRICS_TOKEN") or None,
+            otel_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
             data_dir=data_dir,
         )
 

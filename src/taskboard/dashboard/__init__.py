@@ -1,0 +1,1 @@
+"""The telemetry dashboard for admins, and ``/metrics`` for Prometheus."""
