@@ -318,8 +318,8 @@ def serve(
 def _wait_until_healthy(server: Server) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        if server.process.poll() is not None:
-            break
+        if server.process.poll() is not None or server.worker_restarts() >= 2:
+            break  # exited, or uvicorn is killing and restarting workers over and over
         with contextlib.suppress(OSError, http.client.HTTPException):
             if get(server.port, "/healthz")[0] == 200:
                 # every worker of a multi-process server answers before we measure
