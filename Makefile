@@ -43,9 +43,10 @@ typecheck: $(VENV)/.synced
 pytest: $(VENV)/.synced
 	$(BIN)/pytest
 
-bench: $(VENV)/.synced ## Framework overhead over HTTP (~7 min) and the core's decisions
+bench: $(VENV)/.synced ## Framework overhead over HTTP (~7 min), the core's decisions, flags + telemetry
 	$(BIN)/python -m bench.framework
 	$(BIN)/python -m bench.core_decisions
+	$(BIN)/python -m bench.telemetry_overhead
 
 bench-quick: $(VENV)/.synced ## The same, shorter runs (under 2 minutes)
 	$(BIN)/python -m bench.framework --quick
