@@ -51,15 +51,21 @@ def measure_database(
     visitors: list[Visitor] = []
     for workers in workers_options:
         with contextlib.ExitStack() as stack:
+            note = ""
             try:
                 server = stack.enter_context(fixture.serve(database, workers=workers))
             except SystemExit as exc:
                 # uvicorn's supervisor kills workers that take over 5 s to start (a busy
-                # machine): say so and go on with the other configurations.
+                # machine): say so, and measure the same worker count under granian instead.
                 reason = str(exc).split("\n", 1)[0]
-                print(f"  {database.kind}: {workers} workers skipped: {reason}", flush=True)
-                rows.append({"database": database.kind, "workers": workers, "skipped": reason})
-                continue
+                print(f"  {database.kind}: uvicorn with {workers} workers: {reason}", flush=True)
+                if workers == 1:
+                    rows.append({"database": database.kind, "workers": workers, "skipped": reason})
+                    continue
+                note = "uvicorn's workers crash-looped at start; granian instead"
+                server = stack.enter_context(
+                    fixture.serve(database, workers=workers, server="granian")
+                )
             if not visitors:
                 visitors = fixture.log_in(server.port, VISITORS, WRITERS)
             for index, workload in enumerate(fixture.WORKLOADS):
@@ -74,6 +80,7 @@ def measure_database(
                         "workers": workers,
                         "server": server.server,
                         "placement": server.placement,
+                        "note": note,
                         "workload": workload,
                         "what": fixture.WORKLOADS[workload],
                         "requests_per_second": run.sample.requests_per_second,
@@ -158,6 +165,7 @@ def print_table(report: dict[str, Any]) -> None:
             f"{row['database']:10} {row['workers']:7} {row['workload']:9} "
             f"{row['requests_per_second']:7.0f} {row['p50_ms']:7.1f} {row['p99_ms']:7.1f} "
             f"{row['cpu_ms_per_request']:6.2f} {max(row['peak_rss_mib_per_worker']):8.0f}{errors}"
+            + (f"  ({row['note']})" if row.get("note") else "")
         )
     print(
         "1 worker: server on CPU 0, wrk on CPU 1. 2 workers: this machine has only 2 cores, so "
