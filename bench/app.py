@@ -1,6 +1,7 @@
 """Taskboard's benchmarks in one run: under load, servers and memory, page weight.
 
-Run: ``make bench-app`` (about 7 minutes) or ``make bench-app-quick`` (about 2 minutes); or
+Run: ``make bench-app`` (about 7 minutes) or ``make bench-app-quick`` (2 s runs, 2 workers on
+SQLite only, written to ``<date>-app-quick.json``; about 2 minutes on a quiet machine); or
 ``python -m bench.app [--quick] [--seconds S] [--no-postgres] [--no-lighthouse]``. The soak is
 separate: ``make bench-soak`` (``python -m bench.servers --soak``).
 
@@ -28,7 +29,7 @@ def main() -> None:
     parser.add_argument("--no-lighthouse", action="store_true", help="skip Lighthouse")
     parser.add_argument("--no-save", action="store_true", help="do not write bench/results/")
     args = parser.parse_args()
-    seconds = args.seconds or (1.0 if args.quick else 8.0)
+    seconds = args.seconds or (2.0 if args.quick else 8.0)
     warmup = 1.0
     started = time.monotonic()
     fixture.warn_if_busy()
@@ -50,7 +51,12 @@ def main() -> None:
         print("3. Taskboard under load", flush=True)
         visitors: dict[DbKind, list[fixture.Visitor]] = {}
         load = taskboard_load.measure(
-            databases, seconds, warmup, warmup_each=not args.quick, visitors=visitors
+            databases,
+            seconds,
+            warmup,
+            warmup_each=not args.quick,
+            visitors=visitors,
+            two_workers=("sqlite",) if args.quick else ("sqlite", "postgresql"),
         )
         load["mode"] = "quick" if args.quick else "full"
         print("5. Servers and memory", flush=True)
@@ -68,9 +74,9 @@ def main() -> None:
     page_weight.print_table(weight)
     print(f"\nAll Taskboard benchmarks took {time.monotonic() - started:.0f} s.")
     if not args.no_save:
-        fixture.save_part("load", load)
-        fixture.save_part("servers", compared)
-        print(f"Written to {fixture.save_part('page_weight', weight)}")
+        fixture.save_part("load", load, quick=args.quick)
+        fixture.save_part("servers", compared, quick=args.quick)
+        print(f"Written to {fixture.save_part('page_weight', weight, quick=args.quick)}")
 
 
 if __name__ == "__main__":

@@ -230,7 +230,7 @@ def main() -> None:
             print_table(report)
             part = "servers"
     if not args.no_save:
-        print(f"\nWritten to {fixture.save_part(part, report)}")
+        print(f"\nWritten to {fixture.save_part(part, report, quick=args.quick)}")
 
 
 if __name__ == "__main__":

@@ -676,15 +676,17 @@ def machine() -> dict[str, Any]:
     }
 
 
-def results_path() -> Path:
-    return RESULTS / f"{datetime.date.today().isoformat()}-app.json"
+def results_path(quick: bool = False) -> Path:
+    suffix = "-app-quick" if quick else "-app"
+    return RESULTS / f"{datetime.date.today().isoformat()}{suffix}.json"
 
 
-def save_part(part: str, report: dict[str, Any]) -> Path:
-    """Write one part's report into today's ``bench/results/<date>-app.json``, keeping the other
+def save_part(part: str, report: dict[str, Any], *, quick: bool = False) -> Path:
+    """Write one part's report into today's ``bench/results/<date>-app.json`` (quick runs:
+    ``<date>-app-quick.json``, so they never replace a full run's figures), keeping the other
     parts already there (each part carries its own date, machine load and settings)."""
     RESULTS.mkdir(exist_ok=True)
-    path = results_path()
+    path = results_path(quick)
     data: dict[str, Any] = {}
     if path.exists():
         with contextlib.suppress(ValueError):

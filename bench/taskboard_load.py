@@ -110,13 +110,20 @@ def measure(
     *,
     warmup_each: bool = True,
     visitors: dict[DbKind, list[Visitor]] | None = None,
+    two_workers: Sequence[DbKind] = ("sqlite", "postgresql"),
 ) -> dict[str, Any]:
     """Part 3 on every database; ``visitors``, when given, receives each database's logged-in
     visitors for the other parts to reuse."""
     load_before = fixture.machine()["load_average"]
     rows: list[dict[str, Any]] = []
     for kind, database in databases.items():
-        found, logged_in = measure_database(database, seconds, warmup, warmup_each=warmup_each)
+        found, logged_in = measure_database(
+            database,
+            seconds,
+            warmup,
+            warmup_each=warmup_each,
+            workers_options=(2, 1) if kind in two_workers else (1,),
+        )
         rows.extend(found)
         if visitors is not None:
             visitors[kind] = logged_in
@@ -205,7 +212,7 @@ def main() -> None:
     report["mode"] = "quick" if args.quick else "full"
     print_table(report)
     if not args.no_save:
-        print(f"\nWritten to {fixture.save_part('load', report)}")
+        print(f"\nWritten to {fixture.save_part('load', report, quick=args.quick)}")
 
 
 if __name__ == "__main__":
