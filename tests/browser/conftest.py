@@ -55,10 +55,13 @@ def pytest_collection_modifyitems(
         config.hook.pytest_deselected(items=ours[1:])
         items[:] = [item for item in items if item not in ours[1:]]
         return
-    last = [item for item in items if item.path.name in LAST]
-    items[:] = [item for item in items if item not in last] + sorted(
-        last, key=lambda item: LAST.index(item.path.name)
-    )
+    # The browser tests run as one block after every other test: Playwright's sync API keeps an
+    # event loop running in this thread while its session lasts, which would break any later
+    # test that starts a loop of its own (asyncio.run, anyio.run, a TestClient portal).
+    others = [item for item in items if not item.path.is_relative_to(HERE)]
+    last = [item for item in ours if item.path.name in LAST]
+    journeys = [item for item in ours if item not in last]
+    items[:] = others + journeys + sorted(last, key=lambda item: LAST.index(item.path.name))
 
 
 @pytest.fixture(scope="session")
