@@ -93,9 +93,12 @@ def audits(tools: Tools, suite: Suite, tmp_path_factory: pytest.TempPathFactory)
     return suite.audits
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def browser(tools: Tools) -> Iterator[Browser]:
-    """Debian's Chromium (never a downloaded one), headless; Playwright adds --no-sandbox."""
+    """Debian's Chromium (never a downloaded one), headless; Playwright adds --no-sandbox.
+
+    One per test, not per session: while Playwright's sync API is open its event loop counts as
+    running in this thread, and every other test's anyio.run (TestClient) would then fail."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
