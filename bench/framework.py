@@ -392,7 +392,7 @@ def main() -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed; install it with `apt-get install -y wrk`.")
     seconds = args.seconds or (2.0 if args.quick else 10.0)
-    warmup = 0.5 if args.quick else 1.0
+    warmup = 1.0  # wrk takes whole seconds only
     load = _load_average()
     if load > 0.5:
         print(

@@ -26,6 +26,7 @@ class RequestContext:
     """Everything tiered worked out about one request, computed once by the middleware."""
 
     __slots__ = (
+        "_csrf_token",
         "_nonce",
         "client",
         "cookies",
@@ -57,6 +58,7 @@ class RequestContext:
         self.csrf_secret: str | None = None
         self.csrf_secret_is_new = False
         self.flag_values: dict[str, bool] | None = None
+        self._csrf_token: str | None = None
         self._nonce: str | None = None
 
     @property
@@ -77,11 +79,17 @@ class RequestContext:
         return self.session
 
     def csrf_token(self) -> str:
-        """A fresh CSRF token, giving the visitor a CSRF secret (and its cookie) on first use."""
-        if self.csrf_secret is None:
-            self.csrf_secret = self.runtime.csrf.new_secret()
-            self.csrf_secret_is_new = True
-        return self.runtime.csrf.issue(self.csrf_secret)
+        """This response's CSRF token; the visitor gets a CSRF secret (and its cookie) on first use.
+
+        One token serves every form of a response (a list page has one per row): each response
+        still gets a new random one, which is what keeps compression from leaking the secret.
+        """
+        if self._csrf_token is None:
+            if self.csrf_secret is None:
+                self.csrf_secret = self.runtime.csrf.new_secret()
+                self.csrf_secret_is_new = True
+            self._csrf_token = self.runtime.csrf.issue(self.csrf_secret)
+        return self._csrf_token
 
     def visitor_key(self) -> str:
         """A stable, anonymous key for this browser (from its CSRF secret, made if missing)."""

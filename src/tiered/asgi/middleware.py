@@ -19,7 +19,7 @@ import traceback
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qsl
 
-from starlette.requests import Request, cookie_parser
+from starlette.requests import ClientDisconnect, Request, cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tiered.asgi.context import SCOPE_KEY, RequestContext
@@ -147,6 +147,9 @@ class TieredMiddleware:
             if started:
                 raise
             await problem_response(Request(scope, receive), ctx, exc)(scope, receive, send_wrapper)
+        except ClientDisconnect:
+            # The client went away while its body was read: nobody is left to answer.
+            logger.info("Client disconnected during %s %s", scope["method"], scope["path"])
         except Exception as exc:
             logger.exception(
                 "Unhandled error in %s %s (request id %s)",
