@@ -242,9 +242,14 @@ def _wrk(endpoint: Endpoint, port: int, seconds: float) -> Sample:
         f"http://127.0.0.1:{port}{endpoint.path}",
     ]
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    return parse_wrk(output, endpoint.label)
+
+
+def parse_wrk(output: str, label: str = "the run") -> Sample:
+    """req/s, p50 and p99 (ms) and the error count from wrk's ``--latency`` output."""
     rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
     if rps is None:
-        raise SystemExit(f"Could not read wrk's output for {endpoint.label}:\n{output}")
+        raise SystemExit(f"Could not read wrk's output for {label}:\n{output}")
     latency = {q: float(v) * _UNITS[u] for q, v, u in _LATENCY.findall(output)}
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
     socket_errors = re.search(

@@ -40,8 +40,6 @@ from typing import Any, Literal
 from urllib.parse import urlencode
 
 from bench.framework import (
-    _LATENCY,
-    _UNITS,
     CHROME,
     CONNECTIONS,
     LOAD_CPU,
@@ -53,6 +51,7 @@ from bench.framework import (
     _free_port,
     _load_average,
     _versions,
+    parse_wrk,
 )
 
 DbKind = Literal["sqlite", "postgresql"]
@@ -571,21 +570,6 @@ class Run:
     cpu_ms_per_request: float = 0.0
     """The workers' CPU time (user + system) over the requests wrk completed: what a request
     costs the server, which a busy machine distorts far less than req/s."""
-
-
-def parse_wrk(output: str) -> Sample:
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", output)
-    if rps is None:
-        raise SystemExit(f"Could not read wrk's output:\n{output}")
-    latency = {q: float(v) * _UNITS[u] for q, v, u in _LATENCY.findall(output)}
-    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
-    socket_errors = re.search(
-        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
-    )
-    errors = int(non_2xx.group(1)) if non_2xx else 0
-    if socket_errors:
-        errors += sum(int(n) for n in socket_errors.groups())
-    return Sample(float(rps.group(1)), latency.get("50", 0.0), latency.get("99", 0.0), errors)
 
 
 def run_wrk(server: Server, script: str, seconds: float, *, sample_every: float = 0.5) -> Run:
