@@ -33,6 +33,7 @@ class RequestContext:
         "csrf_failure",
         "csrf_secret",
         "csrf_secret_is_new",
+        "flag_context",
         "flag_values",
         "headers",
         "request_id",
@@ -58,6 +59,7 @@ class RequestContext:
         self.csrf_secret: str | None = None
         self.csrf_secret_is_new = False
         self.flag_values: dict[str, bool] | None = None
+        self.flag_context: tuple[str | None, Any] | None = None
         self._csrf_token: str | None = None
         self._nonce: str | None = None
 

@@ -95,9 +95,7 @@ class Flags:
                 f"{', '.join(sorted(self.definitions))}."
             )
         self._ensure_refresher()
-        details = self.client.get_boolean_details(
-            key, flag.default, self.context_for(connection, ctx)
-        )
+        details = self.client.get_boolean_details(key, flag.default, self._context(connection, ctx))
         value = bool(details.value)
         cache[key] = value
         variant = "on" if value else "off"
@@ -110,7 +108,24 @@ class Flags:
                 logger.exception("A flag evaluation listener failed")
         return value
 
-    def context_for(self, connection: HTTPConnection, ctx: RequestContext) -> EvaluationContext:
+    def _context(self, connection: HTTPConnection, ctx: RequestContext) -> EvaluationContext:
+        """The request's evaluation context, built once and reused by its other flags.
+
+        Rebuilt only if the subject changed meanwhile (a handler's dependency may log the user
+        in after a flag was asked for).
+        """
+        subject = self._subject_key(connection) if self._subject_key is not None else None
+        cached = ctx.flag_context
+        if cached is not None and cached[0] == subject:
+            reused: EvaluationContext = cached[1]
+            return reused
+        context = self._build_context(connection, ctx, subject)
+        ctx.flag_context = (subject, context)
+        return context
+
+    def _build_context(
+        self, connection: HTTPConnection, ctx: RequestContext, subject: str | None
+    ) -> EvaluationContext:
         client = ctx.client
         if "slow-network" in client.reasons:
             network = "slow"
@@ -132,8 +147,7 @@ class Flags:
         if self._attributes is not None:
             for name, value in self._attributes(connection).items():
                 attributes[name] = list(value) if isinstance(value, tuple) else value
-        key = self._subject_key(connection) if self._subject_key is not None else None
-        return EvaluationContext(targeting_key=key or ctx.visitor_key(), attributes=attributes)
+        return EvaluationContext(targeting_key=subject or ctx.visitor_key(), attributes=attributes)
 
     async def refresh(self) -> None:
         """Reload overrides now (after an admin changed a flag in this process)."""
