@@ -22,7 +22,9 @@ from __future__ import annotations
 import secrets
 from collections.abc import Mapping
 
-from itsdangerous import BadSignature, SignatureExpired, Signer, TimestampSigner
+from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
+
+from tiered.asgi.sessions import SignedCookie
 
 CSRF_FIELD = "csrf_token"
 """The hidden form field that carries the token."""
@@ -80,7 +82,7 @@ class CsrfTokens:
     def __init__(self, secret_key: str, max_age: int) -> None:
         self._secret_key = secret_key
         self._max_age = max_age
-        self._cookie_signer = Signer(secret_key, salt="tiered.csrf-cookie")
+        self._cookie = SignedCookie(secret_key, salt="tiered.csrf-cookie")
 
     def _signer(self, visitor_secret: str) -> TimestampSigner:
         return TimestampSigner(self._secret_key + visitor_secret, salt="tiered.csrf")
@@ -91,13 +93,10 @@ class CsrfTokens:
 
     def read_cookie(self, value: str) -> str | None:
         """The visitor's secret from its cookie, or ``None`` when the signature does not hold."""
-        try:
-            return self._cookie_signer.unsign(value).decode("ascii")
-        except (BadSignature, UnicodeDecodeError):
-            return None
+        return self._cookie.read(value)
 
     def write_cookie(self, visitor_secret: str) -> str:
-        return self._cookie_signer.sign(visitor_secret).decode("ascii")
+        return self._cookie.write(visitor_secret)
 
     def issue(self, visitor_secret: str) -> str:
         """A fresh token for a form shown to the visitor with this secret."""

@@ -118,21 +118,28 @@ class Session(MutableMapping[str, Any]):
         self.cleared = True
 
 
-class SessionCookie:
-    """Signs and reads the session cookie's value."""
+class SignedCookie:
+    """A cookie value signed with the app's secret, read back only if the signature holds."""
 
-    def __init__(self, secret_key: str) -> None:
-        self._signer = Signer(secret_key, salt="tiered.session")
+    def __init__(self, secret_key: str, salt: str) -> None:
+        self._signer = Signer(secret_key, salt=salt)
 
     def read(self, value: str) -> str | None:
-        """The session id in a cookie value, or ``None`` if the signature does not hold."""
+        """The value a cookie carries, or ``None`` if the signature does not hold."""
         try:
             return self._signer.unsign(value).decode("ascii")
         except (BadSignature, UnicodeDecodeError):
             return None
 
-    def write(self, session_id: str) -> str:
-        return self._signer.sign(session_id).decode("ascii")
+    def write(self, value: str) -> str:
+        return self._signer.sign(value).decode("ascii")
+
+
+class SessionCookie(SignedCookie):
+    """The session cookie: a signed random session id."""
+
+    def __init__(self, secret_key: str) -> None:
+        super().__init__(secret_key, salt="tiered.session")
 
     @staticmethod
     def new_id() -> str:

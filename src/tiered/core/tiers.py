@@ -38,7 +38,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Final, Literal, NamedTuple
+from typing import TYPE_CHECKING, Final, Literal, NamedTuple, get_args
 
 from tiered.core.errors import ImproperlyConfigured
 from tiered.core.useragent import UserAgent
@@ -72,16 +72,7 @@ Reason = Literal[
     "low-memory",
     "default",
 ]
-REASONS: Final[tuple[Reason, ...]] = (
-    "user-choice",
-    "text-browser",
-    "crawler",
-    "legacy-browser",
-    "save-data",
-    "slow-network",
-    "low-memory",
-    "default",
-)
+REASONS: Final[tuple[Reason, ...]] = get_args(Reason)
 
 ALWAYS_LEGACY: Final = 1_000_000
 """A :attr:`TierPolicy.legacy_baseline` minimum that no version reaches: the family is always
