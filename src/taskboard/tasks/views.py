@@ -131,6 +131,11 @@ def _list_url(state: service.Query, *, page: int | None = None) -> str:
     return f"/tasks?{query}" if query else "/tasks"
 
 
+def _back_url(task_id: int, state: service.Query, params: QueryParams) -> str:
+    """Where an action on a task returns: its page (``?back=task``) or the list as it was."""
+    return f"/tasks/{task_id}" if params.get("back") == "task" else _list_url(state)
+
+
 def _lenient_state(params: QueryParams) -> service.Query:
     """The list's state from an action's query string; anything unreadable is the default."""
     status = params.get("status", DEFAULT_STATUS)
@@ -309,7 +314,7 @@ async def toggle_task(
     """Flip done; the browser goes back to the list as it was (``?back=task``: the task page)."""
     task = await service.toggle_task(db, user.id, task_id)
     state = _lenient_state(request.query_params)
-    back = f"/tasks/{task.id}" if request.query_params.get("back") == "task" else _list_url(state)
+    back = _back_url(task.id, state, request.query_params)
     verb = "done" if task.done else "not done"
     return tiered.Done(back, data=TaskOut.of(task), flash=f"Marked “{task.title}” as {verb}.")
 
@@ -322,7 +327,7 @@ async def confirm_delete(
     """Ask before deleting (the page a browser without script gets from the Delete button)."""
     task = await service.get_task(db, user.id, task_id)
     state = _lenient_state(request.query_params)
-    back = f"/tasks/{task.id}" if request.query_params.get("back") == "task" else _list_url(state)
+    back = _back_url(task.id, state, request.query_params)
     return DeleteConfirmation(
         task=TaskOut.of(task),
         back=back,
