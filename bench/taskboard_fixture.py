@@ -639,7 +639,7 @@ def _version_of(command: list[str]) -> str:
 
 def versions() -> dict[str, str]:
     found = _versions()
-    for name in ("granian", "sqlalchemy", "aiosqlite", "psycopg", "brotli", "py-spy"):
+    for name in ("granian", "sqlalchemy", "psycopg", "brotli", "py-spy"):
         with contextlib.suppress(importlib.metadata.PackageNotFoundError):
             found[name] = importlib.metadata.version(name)
     with contextlib.suppress(Exception):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -45,8 +46,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(upgrade, settings.database_url)
         await flags.refresh()  # the first request already sees the stored overrides
-        yield
-        await database.dispose()
+        # Everything alive now (modules, templates, ua-parser's and zxcvbn's tables) lives as
+        # long as the app: take it out of the cyclic collector's sight, so its collections walk
+        # only what requests allocate (~0.3 ms less a list page; bench/README.md), and give it
+        # back at shutdown (an app made and stopped many times in one process, as in tests).
+        gc.freeze()
+        try:
+            yield
+        finally:
+            gc.unfreeze()
+            await database.dispose()
 
     app = FastAPI(title="Taskboard", version="1", lifespan=lifespan)
     app.state.settings = settings

@@ -33,7 +33,7 @@ _TRUE = {"1", "true", "yes", "on"}
 @dataclass(frozen=True, slots=True)
 class Settings:
     database_url: str
-    """An SQLAlchemy async URL (``sqlite+aiosqlite://…`` or ``postgresql+psycopg://…``)."""
+    """An SQLAlchemy async URL (``sqlite+inline://…`` or ``postgresql+psycopg://…``)."""
 
     secret_key: str
     debug: bool = False
@@ -54,7 +54,7 @@ class Settings:
             database_url = async_database_url(raw_url)
         else:
             data_dir.mkdir(parents=True, exist_ok=True)
-            database_url = f"sqlite+aiosqlite:///{data_dir / 'taskboard.db'}"
+            database_url = f"sqlite+inline:///{data_dir / 'taskboard.db'}"
         secret = env.get("SECRET_KEY") or env.get("TIERED_SECRET_KEY") or _stored_secret(data_dir)
         return cls(
             database_url=database_url,
@@ -79,7 +79,7 @@ def async_database_url(url: str) -> str:
     if base in ("postgresql", "postgres"):
         return f"postgresql+psycopg://{rest}"
     if base == "sqlite":
-        return f"sqlite+aiosqlite://{rest}"
+        return f"sqlite+inline://{rest}"
     raise ImproperlyConfigured(
         f"DATABASE_URL scheme {scheme!r} is not supported; use postgresql:// or sqlite://."
     )
@@ -87,7 +87,7 @@ def async_database_url(url: str) -> str:
 
 def sync_database_url(async_url: str) -> str:
     """The same database with a synchronous driver, for Alembic."""
-    return async_url.replace("+aiosqlite", "", 1)
+    return async_url.replace("+inline", "", 1)
 
 
 def _stored_secret(data_dir: Path) -> str:

@@ -75,7 +75,7 @@ def serve_taskboard(data_dir: Path) -> Iterator[LiveServer]:
     """Serve a fresh Taskboard until the block ends (migrations run as it starts)."""
     database = data_dir / "taskboard.db"
     settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{database}",
+        database_url=f"sqlite+inline:///{database}",
         secret_key=SECRET,
         data_dir=data_dir,
         # Every journey logs in from 127.0.0.1; the default 5/minute per address would refuse them.

@@ -43,7 +43,7 @@ if os.environ.get("TEST_POSTGRES_URL"):
 @pytest.fixture(scope="session")
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("template") / "taskboard.db"
-    upgrade(f"sqlite+aiosqlite:///{path}")
+    upgrade(f"sqlite+inline:///{path}")
     return path
 
 
@@ -70,7 +70,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite":
         path = tmp_path / "taskboard.db"
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
-        return f"sqlite+aiosqlite:///{path}"
+        return f"sqlite+inline:///{path}"
     url: str = request.getfixturevalue("postgres_url")
     engine = create_engine(sync_database_url(url))
     with engine.begin() as connection:

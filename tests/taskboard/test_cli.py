@@ -26,7 +26,7 @@ from taskboard.tasks.models import Task
 from tests.taskboard.conftest import BACKENDS, SECRET
 
 PASSPHRASE = "plum tractor mountain seven"
-HEAD = "0002"
+HEAD = "0003"
 """The newest migration's revision."""
 
 
@@ -56,7 +56,7 @@ def empty_database(
 ) -> Iterator[str]:
     """A database with no tables at all."""
     if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+        url = f"sqlite+inline:///{tmp_path / 'fresh.db'}"
         use_database(monkeypatch, url, tmp_path)
         yield url
         return
@@ -130,7 +130,7 @@ def test_an_unreachable_database_is_a_clear_error(
     assert main(["migrate"]) == FAILED
 
     error = capsys.readouterr().err
-    assert "taskboard: error: cannot use the database at sqlite+aiosqlite:///" in error
+    assert "taskboard: error: cannot use the database at sqlite+inline:///" in error
     assert "unable to open database file" in error
     assert "Traceback" not in error
 

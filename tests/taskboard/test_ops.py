@@ -78,7 +78,7 @@ def test_health_endpoints_are_in_the_openapi_document(client: TestClient) -> Non
     ids=lambda error: type(error).__module__.split(".")[0] + "." + type(error).__name__,
 )
 def test_database_outage_errors_answer_503(tmp_path: Path, error: Exception) -> None:
-    app = build_app("sqlite+aiosqlite:///" + str(tmp_path / "unused.db"), tmp_path)
+    app = build_app("sqlite+inline:///" + str(tmp_path / "unused.db"), tmp_path)
 
     @app.get("/fails")
     async def fails() -> None:
@@ -90,7 +90,7 @@ def test_database_outage_errors_answer_503(tmp_path: Path, error: Exception) -> 
 
 
 def test_a_broken_constraint_stays_a_500(tmp_path: Path) -> None:
-    app = build_app("sqlite+aiosqlite:///" + str(tmp_path / "unused.db"), tmp_path)
+    app = build_app("sqlite+inline:///" + str(tmp_path / "unused.db"), tmp_path)
 
     @app.get("/fails")
     async def fails() -> None:
@@ -351,7 +351,7 @@ def test_a_sqlite_file_that_goes_away_answers_503_and_recovers(
     data = tmp_path / "data"
     data.mkdir()
     shutil.copy(sqlite_template, data / "taskboard.db")
-    app = build_app(f"sqlite+aiosqlite:///{data / 'taskboard.db'}", tmp_path)
+    app = build_app(f"sqlite+inline:///{data / 'taskboard.db'}", tmp_path)
     with TestClient(app, base_url="http://127.0.0.1:8000") as client:
         alice = make_user(client, "alice@example.org")
         log_in(client, alice)
@@ -379,7 +379,7 @@ def test_a_session_store_outage_is_a_503_not_a_500(sqlite_template: Path, tmp_pa
     data = tmp_path / "data"
     data.mkdir()
     shutil.copy(sqlite_template, data / "taskboard.db")
-    app = build_app(f"sqlite+aiosqlite:///{data / 'taskboard.db'}", tmp_path)
+    app = build_app(f"sqlite+inline:///{data / 'taskboard.db'}", tmp_path)
     with TestClient(app, base_url="http://127.0.0.1:8000") as client:
         alice = make_user(client, "alice@example.org")
         log_in(client, alice)

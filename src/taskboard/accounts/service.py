@@ -12,6 +12,7 @@ import hashlib
 import json
 import secrets
 from collections.abc import Sequence
+from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -38,15 +39,23 @@ class SqlSessionStore:
         self._database = database
 
     async def load(self, session_id: str) -> dict[str, Any] | None:
+        """The session's data; its user comes in the same query (see :func:`user_of_session`)."""
         async with self._database.sessionmaker() as db:
-            row = await db.get(StoredSession, session_id)
+            statement = (
+                select(StoredSession.data, StoredSession.expires_at, User)
+                .outerjoin(User, User.id == StoredSession.user_id)
+                .where(StoredSession.id == session_id)
+            )
+            row = (await db.execute(statement)).first()
             if row is None:
                 return None
-            if aware(row.expires_at) < datetime.now(UTC):
-                await db.delete(row)
+            raw, expires_at, user = row
+            if aware(expires_at) < datetime.now(UTC):
+                await db.execute(delete(StoredSession).where(StoredSession.id == session_id))
                 await db.commit()
                 return None
-            data: dict[str, Any] = json.loads(row.data)
+            _session_user.set(user)
+            data: dict[str, Any] = json.loads(raw)
             return data
 
     async def save(self, session_id: str, data: dict[str, Any], max_age: int) -> None:
@@ -66,6 +75,20 @@ class SqlSessionStore:
         async with self._database.sessionmaker() as db:
             await db.execute(delete(StoredSession).where(StoredSession.id == session_id))
             await db.commit()
+
+
+_session_user: ContextVar[User | None] = ContextVar("taskboard_session_user", default=None)
+"""The user :meth:`SqlSessionStore.load` read with this request's session. Each request runs in
+a task of its own, with its own copy of the context, so it never sees another request's user."""
+
+
+async def user_of_session(database: Database, user_id: int) -> User | None:
+    """The session's user ``user_id``: the one read with the session when it is that user (a
+    page that needs the user costs no second query), otherwise from the database."""
+    user = _session_user.get()
+    if user is not None and user.id == user_id:
+        return user
+    return await user_by_id(database, user_id)
 
 
 async def user_by_id(database: Database, user_id: int) -> User | None:

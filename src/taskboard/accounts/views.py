@@ -30,7 +30,7 @@ from taskboard.accounts.forms import (
 )
 from taskboard.accounts.models import ApiToken, User
 from taskboard.accounts.ratelimit import login_limiter
-from taskboard.accounts.service import SESSION_USER_KEY, aware, user_by_id
+from taskboard.accounts.service import SESSION_USER_KEY, aware
 from taskboard.db import Database
 from tiered import Done, FieldError
 from tiered.asgi.context import context_of
@@ -86,7 +86,11 @@ async def _optional_user(request: Request) -> User | None:
             )
     else:
         user_id = tiered.session_of(request).get(SESSION_USER_KEY)
-        user = await user_by_id(_database(request), user_id) if isinstance(user_id, int) else None
+        user = (
+            await service.user_of_session(_database(request), user_id)
+            if isinstance(user_id, int)
+            else None
+        )
     request.state.user = user
     return user
 

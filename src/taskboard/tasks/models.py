@@ -12,10 +12,13 @@ from taskboard.db import Base
 
 class Task(Base):
     __tablename__ = "tasks"
-    __table_args__ = (Index("ix_tasks_owner_done_created", "owner_id", "done", "created_at"),)
+    __table_args__ = (
+        Index("ix_tasks_owner_created", "owner_id", "created_at"),
+        Index("ix_tasks_owner_done_created", "owner_id", "done", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     title: Mapped[str] = mapped_column(String(200))
     notes: Mapped[str] = mapped_column(Text, default="")
     done: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -12,7 +12,7 @@ per-request closures are built: ``csrf_token()``, ``csrf_input()``, ``form_guard
 
 from __future__ import annotations
 
-import uuid
+import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from jinja2 import (
 )
 from jinja2.runtime import Context
 from jinja2_fragments import BlockNotFoundError
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from tiered.asgi.context import SCOPE_KEY, Flash, RequestContext
 from tiered.asgi.csrf import CSRF_FIELD
@@ -49,18 +49,26 @@ def _csrf_token(context: Context) -> str:
     return _ctx(context).csrf_token()
 
 
+# The two globals below build their markup with f-strings around an escaped token rather than
+# ``Markup.format``: a task list calls ``form_guard()`` once per task, and ``Markup.format``
+# (string.Formatter escaping every field) was a tenth of the page's render time.
+
+
 @pass_context
 def _csrf_input(context: Context) -> Markup:
-    token = _ctx(context).csrf_token()
-    return Markup('<input type="hidden" name="{}" value="{}">').format(CSRF_FIELD, token)
+    token = escape(_ctx(context).csrf_token())
+    return Markup(f'<input type="hidden" name="{CSRF_FIELD}" value="{token}">')  # noqa: S704 (escaped)
 
 
 @pass_context
 def _form_guard(context: Context) -> Markup:
-    token = _ctx(context).csrf_token()
-    return Markup(
-        '<input type="hidden" name="{}" value="{}"><input type="hidden" name="{}" value="{}">'
-    ).format(CSRF_FIELD, token, IDEMPOTENCY_FIELD, uuid.uuid4().hex)
+    """The CSRF token and a fresh idempotency key: each form gets its own key, so two forms on
+    one page (a toggle per task) are never taken for a replay of each other."""
+    token = escape(_ctx(context).csrf_token())
+    return Markup(  # noqa: S704 (the token is escaped; the key is hex)
+        f'<input type="hidden" name="{CSRF_FIELD}" value="{token}">'
+        f'<input type="hidden" name="{IDEMPOTENCY_FIELD}" value="{secrets.token_hex(16)}">'
+    )
 
 
 @pass_context
