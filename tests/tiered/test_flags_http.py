@@ -9,8 +9,10 @@ from typing import Any
 import anyio
 import pytest
 from fastapi import FastAPI
+from openfeature import api as openfeature_api
 from openfeature.evaluation_context import EvaluationContext
-from openfeature.flag_evaluation import FlagResolutionDetails
+from openfeature.flag_evaluation import FlagEvaluationDetails, FlagResolutionDetails
+from openfeature.hook import Hook, HookContext, HookHints
 from openfeature.provider import AbstractProvider, Metadata
 from pydantic import BaseModel
 from starlette.requests import Request
@@ -238,3 +240,60 @@ def test_a_flags_file_is_read_and_checked(tmp_path: Path) -> None:
     path.write_text("[flags.x]\nenabled = 'maybe'\n", encoding="utf-8")
     with pytest.raises(tiered.ImproperlyConfigured, match="enabled must be true or false"):
         Flags(path)
+
+
+class RecordingHook(Hook):
+    def __init__(self) -> None:
+        self.flags: list[str] = []
+
+    def after(
+        self,
+        hook_context: HookContext,
+        details: FlagEvaluationDetails[Any],
+        hints: HookHints,
+    ) -> None:
+        self.flags.append(hook_context.flag_key)
+
+
+def test_tiered_s_provider_is_asked_directly_while_openfeature_has_nothing_to_add(
+    tmp_path: Path,
+) -> None:
+    flags = Flags({"inline_edit": FlagDefinition("inline_edit", default=True)})
+    seen: list[tuple[str, str, str]] = []
+    flags.listeners.append(lambda key, variant, reason: seen.append((key, variant, reason)))
+    client = TestClient(build(tmp_path, flags))
+
+    assert flags._direct()  # the fast path applies to a plain set-up
+    assert actions(client.get("/").text) == ENHANCED
+    assert seen == [("inline_edit", "on", "default")]
+
+
+def test_an_openfeature_hook_sees_every_evaluation(tmp_path: Path) -> None:
+    flags = Flags({"inline_edit": FlagDefinition("inline_edit", default=True)})
+    hook = RecordingHook()
+    client = TestClient(build(tmp_path, flags))
+    openfeature_api.add_hooks([hook])
+    try:
+        assert not flags._direct()
+        assert actions(client.get("/").text) == ENHANCED
+        assert client.get("/", headers={"Accept": "application/json"}).json() == {
+            "python_says": True
+        }
+    finally:
+        openfeature_api.clear_hooks()
+
+    assert hook.flags == ["inline_edit", "inline_edit"]
+    assert flags.evaluations[("inline_edit", "on")] == 2
+
+
+def test_a_global_evaluation_context_reaches_the_provider(tmp_path: Path) -> None:
+    only_beta = Rule(when={"cohort": "beta"})
+    flags = Flags({"inline_edit": FlagDefinition("inline_edit", rules=(only_beta,))})
+    client = TestClient(build(tmp_path, flags))
+    assert actions(client.get("/").text) == BASELINE
+
+    openfeature_api.set_evaluation_context(EvaluationContext(attributes={"cohort": "beta"}))
+    try:
+        assert actions(client.get("/").text) == ENHANCED
+    finally:
+        openfeature_api.set_evaluation_context(EvaluationContext())

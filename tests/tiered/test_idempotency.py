@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import anyio
 import httpx2
+from fastapi import FastAPI
 from starlette.testclient import TestClient
 
+import tiered
 from tests.conftest import NotesApp, hidden_value
 
 
@@ -108,3 +113,27 @@ def test_two_concurrent_submissions_with_one_key_create_once(notes_app: NotesApp
     assert {r.headers["location"] for r in responses} == {"/notes/1"}
     assert [n.title for n in notes_app.notes] == ["slow"]
     assert notes_app.calls == 1
+
+
+def test_every_form_of_a_page_has_its_own_key(tmp_path: Path) -> None:
+    (tmp_path / "forms.html").write_text(
+        '{% extends "tiered/layout.html" %}{% block main %}'
+        '{% for n in range(3) %}<form method="post">{{ form_guard() }}</form>{% endfor %}'
+        "{% endblock %}",
+        encoding="utf-8",
+    )
+    app = FastAPI()
+    tiered.install(app, tiered.TieredSettings(debug=True), template_dirs=(str(tmp_path),))
+
+    @app.get("/")
+    @tiered.view("forms.html")
+    async def forms() -> dict[str, str]:
+        return {}
+
+    client = TestClient(app)
+    pages = [client.get("/").text for _ in range(2)]
+    keys = [k for page in pages for k in re.findall(r'name="idempotency_key" value="(\w+)"', page)]
+    tokens = {t for page in pages for t in re.findall(r'name="csrf_token" value="([^"]+)"', page)}
+
+    assert len(keys) == len(set(keys)) == 6
+    assert len(tokens) == 2  # one CSRF token per response, whatever its number of forms

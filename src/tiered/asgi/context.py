@@ -27,6 +27,8 @@ class RequestContext:
 
     __slots__ = (
         "_csrf_token",
+        "_form_key_prefix",
+        "_form_keys",
         "_nonce",
         "client",
         "cookies",
@@ -61,6 +63,8 @@ class RequestContext:
         self.flag_values: dict[str, bool] | None = None
         self.flag_context: tuple[str | None, Any] | None = None
         self._csrf_token: str | None = None
+        self._form_key_prefix: str | None = None
+        self._form_keys = 0
         self._nonce: str | None = None
 
     @property
@@ -92,6 +96,19 @@ class RequestContext:
                 self.csrf_secret_is_new = True
             self._csrf_token = self.runtime.csrf.issue(self.csrf_secret)
         return self._csrf_token
+
+    def form_key(self) -> str:
+        """A new idempotency key for one form of this response.
+
+        A random prefix made once per response, then the form's number: every form gets a key
+        of its own (a list page has a form per row, and toggling one row must never look like a
+        replay of another) without asking the system for randomness once per form. Keys are
+        scoped by the visitor's secret when stored, so they need to be unique, not secret.
+        """
+        if self._form_key_prefix is None:
+            self._form_key_prefix = secrets.token_hex(12)
+        self._form_keys += 1
+        return f"{self._form_key_prefix}{self._form_keys:08x}"
 
     def visitor_key(self) -> str:
         """A stable, anonymous key for this browser (from its CSRF secret, made if missing)."""

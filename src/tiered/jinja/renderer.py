@@ -12,7 +12,6 @@ per-request closures are built: ``csrf_token()``, ``csrf_input()``, ``form_guard
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -62,12 +61,12 @@ def _csrf_input(context: Context) -> Markup:
 
 @pass_context
 def _form_guard(context: Context) -> Markup:
-    """The CSRF token and a fresh idempotency key: each form gets its own key, so two forms on
-    one page (a toggle per task) are never taken for a replay of each other."""
-    token = escape(_ctx(context).csrf_token())
+    """The CSRF token and a fresh idempotency key (see ``RequestContext.form_key``)."""
+    ctx = _ctx(context)
+    token = escape(ctx.csrf_token())
     return Markup(  # noqa: S704 (the token is escaped; the key is hex)
         f'<input type="hidden" name="{CSRF_FIELD}" value="{token}">'
-        f'<input type="hidden" name="{IDEMPOTENCY_FIELD}" value="{secrets.token_hex(16)}">'
+        f'<input type="hidden" name="{IDEMPOTENCY_FIELD}" value="{ctx.form_key()}">'
     )
 
 
