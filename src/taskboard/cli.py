@@ -82,7 +82,13 @@ def _parser() -> argparse.ArgumentParser:
         help="port to listen on (default: $PORT, else 8000)",
     )
     serve.add_argument("--workers", type=_positive, default=1, help="worker processes (1)")
-    serve.add_argument("--server", choices=SERVERS, default="uvicorn", help="ASGI server (uvicorn)")
+    serve.add_argument(
+        "--server",
+        choices=SERVERS,
+        default="granian",
+        help="ASGI server (granian: under load it answers every connection in turn, where "
+        "uvicorn lets some wait seconds; bench/README.md)",
+    )
     serve.set_defaults(run=_serve)
 
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")

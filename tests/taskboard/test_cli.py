@@ -303,14 +303,14 @@ def test_seed_arguments_are_checked(
 # --- serve ----------------------------------------------------------------------------------
 
 
-def test_serve_migrates_then_runs_uvicorn_with_uvloop_and_httptools(
+def test_serve_migrates_then_can_run_uvicorn_with_uvloop_and_httptools(
     empty_database: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr("uvicorn.run", lambda app, **options: calls.append({"app": app, **options}))
     monkeypatch.setenv("PORT", "8765")
 
-    assert main(["serve"]) == OK
+    assert main(["serve", "--server", "uvicorn"]) == OK
 
     [options] = calls
     assert options["app"] == "taskboard.app:create_app"
@@ -332,7 +332,7 @@ def test_serve_migrates_then_runs_uvicorn_with_uvloop_and_httptools(
     assert "up to date" in capsys.readouterr().out
 
 
-def test_serve_can_run_granian(
+def test_serve_runs_granian_by_default(
     database: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     made: list[dict[str, Any]] = []
@@ -346,7 +346,7 @@ def test_serve_can_run_granian(
 
     monkeypatch.setattr("granian.Granian", FakeGranian)
 
-    assert main(["serve", "--server", "granian", "--port", "8001", "--workers", "3"]) == OK
+    assert main(["serve", "--port", "8001", "--workers", "3"]) == OK
 
     options, served = made
     assert served == {"served": True}
@@ -396,7 +396,7 @@ def test_serve_for_real_prints_the_url_and_one_json_line_per_request(tmp_path: P
         out, err = server.communicate(timeout=30)
 
     lines = out.splitlines()
-    assert lines[0] == f"Taskboard on http://127.0.0.1:{port}/ (uvicorn, 1 worker)"
+    assert lines[0] == f"Taskboard on http://127.0.0.1:{port}/ (granian, 1 worker)"
     records = [json.loads(line) for line in lines[1:]]
     access = [r for r in records if r["logger"] == "tiered.access"]
     assert next((r["request_id"], r["path"], r["status"]) for r in access) == (
