@@ -17,7 +17,7 @@ from taskboard.admin import views as admin_views
 from taskboard.dashboard import service as dashboard_service
 from taskboard.dashboard import views as dashboard_views
 from taskboard.db import Database
-from taskboard.migrations.runner import upgrade
+from taskboard.migrations.runner import migrate
 from taskboard.ops import views as ops_views
 from taskboard.ops.service import DatabaseGuard, ResilientSessionStore
 from taskboard.settings import Settings
@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await anyio.to_thread.run_sync(upgrade, settings.database_url)
+        await anyio.to_thread.run_sync(migrate, settings.database_url)
         await flags.refresh()  # the first request already sees the stored overrides
         # Everything alive now (modules, templates, ua-parser's and zxcvbn's tables) lives as
         # long as the app: take it out of the cyclic collector's sight, so its collections walk

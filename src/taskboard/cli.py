@@ -12,23 +12,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import multiprocessing
 import os
 import sys
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from typing import TextIO
 
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import create_engine, make_url, pool
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import make_url
 
 import tiered
 from taskboard.accounts.service import hash_password, register
 from taskboard.db import Database
-from taskboard.migrations.runner import alembic_config, upgrade
+from taskboard.migrations.runner import HEAD, current_revision, upgrade
 from taskboard.ops.seed import DEFAULT_PASSWORD, SeedRefused, seed
 from taskboard.ops.service import logging_config
-from taskboard.settings import Settings, sync_database_url
+from taskboard.settings import Settings
 
 OK = 0
 FAILED = 1
@@ -152,32 +152,27 @@ def _shown(url: str) -> str:
 # --- migrate --------------------------------------------------------------------------------
 
 
-def current_revision(url: str) -> str | None:
-    """The revision the database at ``url`` is at; ``None`` for an empty database."""
-    engine = create_engine(sync_database_url(url), poolclass=pool.NullPool)
-    try:
-        with engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
-    finally:
-        engine.dispose()
-
-
-def head_revision(url: str) -> str | None:
-    return ScriptDirectory.from_config(alembic_config(url)).get_current_head()
-
-
-def _apply_migrations(settings: Settings, out: TextIO) -> None:
+def _apply_migrations(settings: Settings, out: TextIO, *, apart: bool = False) -> None:
+    """Bring the database up to date and say so on ``out``. ``apart``: run Alembic in a process
+    of its own, so that this one (about to serve, or to fork the server's workers) never loads
+    it; see :mod:`taskboard.migrations.runner`."""
     before = current_revision(settings.database_url)
-    head = head_revision(settings.database_url)
-    if before == head:
+    if before == HEAD:
         print(
-            f"Database {_shown(settings.database_url)} is up to date (revision {head}).", file=out
+            f"Database {_shown(settings.database_url)} is up to date (revision {HEAD}).", file=out
         )
         return
-    upgrade(settings.database_url)
+    if apart:
+        # spawn, not fork: a fresh interpreter, whatever threads this one has. An exception in
+        # it comes back here as itself, so main() reports it as usual.
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=1, mp_context=spawn) as migration:
+            migration.submit(upgrade, settings.database_url).result()
+    else:
+        upgrade(settings.database_url)
     print(
         f"Migrated {_shown(settings.database_url)} from {before or 'an empty database'} to "
-        f"revision {head}.",
+        f"revision {HEAD}.",
         file=out,
     )
 
@@ -191,7 +186,7 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    _apply_migrations(settings, sys.stderr)
+    _apply_migrations(settings, sys.stderr, apart=True)
     host = f"[{args.host}]" if ":" in args.host else args.host
     workers = "1 worker" if args.workers == 1 else f"{args.workers} workers"
     print(f"Taskboard on http://{host}:{args.port}/ ({args.server}, {workers})", flush=True)
