@@ -24,7 +24,8 @@ from taskboard.settings import Settings
 from taskboard.tasks import views as tasks_views
 
 DOMAINS = (ops_views, accounts_views, tasks_views, admin_views, dashboard_views)
-"""Each domain's views module: its ``router``, and optionally ``exception_handlers``."""
+"""Each domain's views module: its ``router``, and optionally ``exception_handlers``: a mapping
+of exception classes to handlers, or a function that returns one when the app is built."""
 
 PACKAGE = Path(__file__).resolve().parent
 TEMPLATE_DIRS = (
@@ -77,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     for views in DOMAINS:
         app.include_router(views.router)
-        for exception, handler in getattr(views, "exception_handlers", {}).items():
+        handlers = getattr(views, "exception_handlers", {})
+        for exception, handler in (handlers() if callable(handlers) else handlers).items():
             app.add_exception_handler(exception, handler)
     return app

@@ -40,11 +40,11 @@ def test_a_database_behind_is_migrated_the_rest_of_the_way(tmp_path: Path) -> No
     assert current_revision(url) == HEAD
 
 
-def test_a_server_on_an_up_to_date_database_does_not_load_alembic(
+def test_a_server_on_an_up_to_date_database_loads_neither_alembic_nor_psycopg(
     sqlite_template: Path, tmp_path: Path
 ) -> None:
-    # ~12 MiB of a worker's memory that CPython would never give back; a fresh interpreter,
-    # since this one has imported it for the tests.
+    # Each is ~7-12 MiB of a worker's memory that CPython would never give back; a fresh
+    # interpreter, since this one has imported both for the tests.
     program = textwrap.dedent(
         """
         import sys
@@ -53,7 +53,7 @@ def test_a_server_on_an_up_to_date_database_does_not_load_alembic(
 
         with TestClient(create_app(), base_url="http://127.0.0.1:8000") as client:
             assert client.get("/login").status_code == 200
-        print(sorted({"alembic", "mako"} & set(sys.modules)))
+        print(sorted({"alembic", "psycopg", "mako"} & set(sys.modules)))
         """
     )
     database = shutil.copy(sqlite_template, tmp_path / "taskboard.db")

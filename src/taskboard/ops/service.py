@@ -13,12 +13,12 @@ import json
 import logging
 import math
 import sqlite3
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 
@@ -46,6 +46,21 @@ def database_unavailable(retry_after: float = COOLDOWN_SECONDS) -> tiered.Servic
     )
 
 
+def driver_errors() -> tuple[type[Exception], ...]:
+    """The drivers' own exceptions that mean the database cannot be reached: sqlite3's, and
+    psycopg's once psycopg is loaded.
+
+    psycopg is looked up, not imported: SQLAlchemy loads it for a PostgreSQL database, and none
+    of its exceptions can exist before that, while importing it would cost a server on SQLite
+    about 7 MiB for nothing.
+    """
+    errors: tuple[type[Exception], ...] = (sqlite3.OperationalError,)
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is not None:
+        errors += (psycopg.OperationalError, psycopg.InterfaceError)
+    return errors
+
+
 def is_database_unavailable(exc: BaseException) -> bool:
     """Whether ``exc`` means the database cannot be reached (not a bad query or a constraint)."""
     if isinstance(exc, sa_exc.TimeoutError):  # no pooled connection came free in time
@@ -54,15 +69,7 @@ def is_database_unavailable(exc: BaseException) -> bool:
         return exc.connection_invalidated or isinstance(
             exc, (sa_exc.OperationalError, sa_exc.InterfaceError)
         )
-    return isinstance(
-        exc,
-        (
-            psycopg.OperationalError,
-            psycopg.InterfaceError,
-            sqlite3.OperationalError,
-            ConnectionError,
-        ),
-    )
+    return isinstance(exc, (*driver_errors(), ConnectionError))
 
 
 class DatabaseGuard:

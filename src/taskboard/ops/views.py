@@ -7,11 +7,9 @@ answers ``SELECT 1`` within a second, so a load balancer sends traffic elsewhere
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Awaitable, Callable
 
 import anyio
-import psycopg
 from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlalchemy import exc as sa_exc
@@ -20,7 +18,7 @@ from starlette.responses import Response
 
 import tiered
 from taskboard.db import Database
-from taskboard.ops.service import database_unavailable, is_database_unavailable
+from taskboard.ops.service import database_unavailable, driver_errors, is_database_unavailable
 
 READY_TIMEOUT_SECONDS = 1.0
 """How long ``/readyz`` waits for the database before it answers 503."""
@@ -62,11 +60,14 @@ async def _unavailable(request: Request, exc: Exception) -> Response:
     raise exc  # a bad query or a broken constraint stays what it is: a 500, logged
 
 
-exception_handlers: dict[type[Exception], Callable[[Request, Exception], Awaitable[Response]]] = {
-    sa_exc.DBAPIError: _unavailable,
-    sa_exc.TimeoutError: _unavailable,
-    psycopg.OperationalError: _unavailable,
-    psycopg.InterfaceError: _unavailable,
-    sqlite3.OperationalError: _unavailable,
-}
-"""What ``create_app`` registers: database outages answer 503, in every representation."""
+ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
+
+
+def exception_handlers() -> dict[type[Exception], ExceptionHandler]:
+    """What ``create_app`` registers: database outages answer 503, in every representation.
+
+    A function, called once the app's engine has loaded its database's driver, because the
+    driver's exceptions are among them (see :func:`~taskboard.ops.service.driver_errors`).
+    """
+    errors = (sa_exc.DBAPIError, sa_exc.TimeoutError, *driver_errors())
+    return dict.fromkeys(errors, _unavailable)
