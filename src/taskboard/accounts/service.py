@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
 import json
+import runpy
 import secrets
 from collections.abc import Sequence
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -164,11 +167,15 @@ def normalise_email(raw: str) -> str:
 
 @functools.cache
 def _common_passwords() -> frozenset[str]:
-    # zxcvbn ships the 30,000 most common passwords from real breaches (lower-case); loaded on
-    # first use, not at import.
-    from zxcvbn.frequency_lists import FREQUENCY_LISTS  # type: ignore[import-untyped]
-
-    return frozenset(FREQUENCY_LISTS["passwords"])
+    # zxcvbn ships the 30,000 most common passwords from real breaches (lower-case), in the
+    # generated module of its word lists. That module is run on its own, on first use: importing
+    # it as zxcvbn.frequency_lists would first run zxcvbn's __init__, which ranks all six lists
+    # for its strength estimator, and a server process would keep ~14 MiB instead of ~6.
+    spec = importlib.util.find_spec("zxcvbn")  # finds the package without running it
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("zxcvbn, which has the list of common passwords, is missing")
+    lists = Path(spec.submodule_search_locations[0]) / "frequency_lists.py"
+    return frozenset(runpy.run_path(str(lists))["FREQUENCY_LISTS"]["passwords"])
 
 
 def password_problem(password: str) -> tuple[str, str] | None:
