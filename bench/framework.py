@@ -1,13 +1,14 @@
 """What tiered costs over plain Starlette and plain FastAPI: ``json`` and ``fortunes`` over HTTP.
 
-Run: ``make bench`` (full) or ``make bench-quick``; or ``python -m bench.framework [--quick]``.
+Run: ``make bench`` or ``make bench-quick`` (with every other benchmark); or alone,
+``python -m bench.framework [--quick] [--seconds S] [--rounds N] [--warmup S]``.
 
 Every variant in ``bench/fortunes_apps.py`` runs in its own uvicorn process (uvloop, httptools,
 one worker) pinned to CPU 0; wrk (2 threads, 64 connections) runs pinned to CPU 1. Each endpoint's
 response is checked before anything is measured. Then every endpoint is loaded in turn, and the
 whole sequence is repeated (``--rounds``), so a drift in the machine's speed hits every variant
 alike; ratios are taken within a round, and the medians over rounds are printed and written to
-``bench/results/<date>.json``. Nothing is asserted on time.
+``bench/results/<date>.json`` (a quick run: ``<date>-quick.json``). Nothing is asserted on time.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -41,6 +42,11 @@ SERVER_CPU = "0"
 LOAD_CPU = "1"
 THREADS = 2
 CONNECTIONS = 64
+SECONDS = 5.0
+"""Seconds per measured run (``--seconds``); a quick run measures for 1 s."""
+QUICK_SECONDS = 1.0
+INSTALL_TOOLS = "sudo bench/install-tools"
+"""What installs the tools the benchmarks drive (wrk; Lighthouse, Node and Chromium)."""
 CHROME = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/142.0.0.0 Safari/537.36"
@@ -159,7 +165,8 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def _servers(database: Path) -> Iterator[dict[str, int]]:
-    """Start every variant's uvicorn, pinned to the server CPU; yield their ports."""
+    """Start every variant's uvicorn (one process each); once all answer, pin every one (all its
+    threads) to the server CPU; yield their ports. Started unpinned, they import in parallel."""
     env = {**os.environ, DB_ENVIRON: str(database), "PYTHONPATH": str(Path.cwd())}
     processes: list[subprocess.Popen[bytes]] = []
     ports: dict[str, int] = {}
@@ -167,7 +174,6 @@ def _servers(database: Path) -> Iterator[dict[str, int]]:
         for variant, (factory, _) in VARIANTS.items():
             port = _free_port()
             command = [
-                *(["taskset", "-c", SERVER_CPU] if shutil.which("taskset") else []),
                 sys.executable,
                 "-m",
                 "uvicorn",
@@ -191,6 +197,13 @@ def _servers(database: Path) -> Iterator[dict[str, int]]:
             ports[variant] = port
         for variant, port in ports.items():
             _wait_for(port, variant)
+        if shutil.which("taskset"):
+            for process in processes:
+                subprocess.run(
+                    ["taskset", "-a", "-p", "-c", SERVER_CPU, str(process.pid)],
+                    check=True,
+                    stdout=subprocess.DEVNULL,
+                )
         yield ports
     finally:
         for process in processes:
@@ -261,6 +274,20 @@ def parse_wrk(output: str, label: str = "the run") -> Sample:
     return Sample(float(rps.group(1)), latency.get("50", 0.0), latency.get("99", 0.0), errors)
 
 
+def require_wrk() -> None:
+    """Stop, saying what installs it, when wrk is missing: every HTTP benchmark drives it."""
+    if shutil.which("wrk") is None:
+        raise SystemExit(
+            f"wrk is not installed: `{INSTALL_TOOLS}` installs it (or `apt-get install -y wrk`)."
+        )
+
+
+def results_path(quick: bool = False) -> Path:
+    """``bench/results/<date>.json``; a quick run writes ``<date>-quick.json``, so it never
+    replaces a full run's figures."""
+    return RESULTS / f"{datetime.date.today().isoformat()}{'-quick' if quick else ''}.json"
+
+
 def _load_average() -> float:
     return os.getloadavg()[0]
 
@@ -306,9 +333,9 @@ def measure(seconds: float, warmup: float, rounds: int) -> dict[str, object]:
         with _servers(database) as ports:
             for endpoint in ENDPOINTS:
                 _verify(endpoint, ports[endpoint.variant])
-            print(f"All {len(ENDPOINTS)} responses verified; warming up.", flush=True)
-            for endpoint in ENDPOINTS:
-                _wrk(endpoint, ports[endpoint.variant], warmup)
+            print(f"All {len(ENDPOINTS)} responses verified.", flush=True)
+            for endpoint in ENDPOINTS if warmup > 0 else ():
+                _wrk(endpoint, ports[endpoint.variant], max(1.0, round(warmup)))
             for round_ in range(1, rounds + 1):
                 print(f"Round {round_} of {rounds}", flush=True)
                 for endpoint in ENDPOINTS:
@@ -387,17 +414,25 @@ def print_table(report: dict[str, object]) -> None:
         )
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="2 s per run (under 2 minutes)")
-    parser.add_argument("--seconds", type=float, help="seconds per measured run (default 10)")
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_SECONDS:g} s per run")
+    parser.add_argument(
+        "--seconds", type=float, help=f"seconds per measured run (default {SECONDS:g})"
+    )
     parser.add_argument("--rounds", type=int, default=2, help="interleaved rounds (default 2)")
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        help="seconds of load on each endpoint before the rounds (default 1; quick 0: the check "
+        "has served each endpoint once)",
+    )
     parser.add_argument("--no-save", action="store_true", help="do not write bench/results/")
-    args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        raise SystemExit("wrk is not installed; install it with `apt-get install -y wrk`.")
-    seconds = args.seconds or (2.0 if args.quick else 10.0)
-    warmup = 1.0  # wrk takes whole seconds only
+    args = parser.parse_args(argv)
+    require_wrk()
+    seconds = args.seconds or (QUICK_SECONDS if args.quick else SECONDS)
+    # wrk takes whole seconds only
+    warmup = args.warmup if args.warmup is not None else (0.0 if args.quick else 1.0)
     load = _load_average()
     if load > 0.5:
         print(
@@ -410,7 +445,7 @@ def main() -> None:
     print_table(report)
     if not args.no_save:
         RESULTS.mkdir(exist_ok=True)
-        path = RESULTS / f"{datetime.date.today().isoformat()}.json"
+        path = results_path(args.quick)
         path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
         print(f"\nWritten to {shown}")

@@ -1,6 +1,7 @@
 """Page weight per tier: every Taskboard page's HTML, and the CSS, JavaScript and fonts it pulls in.
 
-Run alone: ``python -m bench.page_weight [--no-lighthouse]``; ``make bench-app`` runs it too.
+Run alone: ``python -m bench.page_weight [--no-lighthouse]``; ``make bench`` and ``make bench-app``
+run it too.
 
 For each page (landing, signup, login, the task list with 20 tasks, a task, the delete
 confirmation, settings, an error page) and each tier, the HTML is fetched as that tier's browser:
@@ -12,13 +13,14 @@ confirmation, settings, an error page) and each tier, the HTML is fetched as tha
 
 Then every stylesheet, script, image and preload the HTML names is fetched, and every ``url()``
 in the stylesheets (fonts, images). Sizes are raw and compressed (gzip -9, and brotli at quality
-11 when the ``brotli`` package is installed); Taskboard itself sends them uncompressed (a
+11 with the ``brotli`` package, a dev dependency); Taskboard itself sends them uncompressed (a
 compressing proxy in front is assumed). Nothing is asserted: the table shows the targets.
 
-Lighthouse (``lighthouse@12.8.2`` from npm, in ``$WEBTOOLS``, default ``/opt/webtools``; mobile
-emulation with its simulated throttling; against the system Chromium, on loopback only) scores
-the logged-in task list for performance and accessibility; it is skipped, with a line saying so,
-when Node, Chromium or Lighthouse is missing.
+Lighthouse (``lighthouse@12.8.2`` from npm, which ``bench/install-tools`` installs into
+``$WEBTOOLS/lighthouse``, ``$WEBTOOLS`` defaulting to ``/opt/webtools``; mobile emulation with its
+simulated throttling; against the system Chromium, on loopback only) scores the logged-in task
+list for performance and accessibility; it is skipped, with a line saying so and what installs
+it, when Node, Chromium or Lighthouse is missing.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from bench import taskboard_fixture as fixture
-from bench.framework import CHROME
+from bench.framework import CHROME, INSTALL_TOOLS
 from bench.taskboard_fixture import BROWSER_ACCEPT, SeededDatabase
 
 LIMIT_HTML = 14 * 1024
@@ -50,6 +52,8 @@ LIMIT_JS = 20 * 1024
 LIMIT_CSS = 10 * 1024
 TARGET_PERFORMANCE = 95
 TARGET_ACCESSIBILITY = 100
+LIGHTHOUSE_VERSION = "12.8.2"
+"""The release ``bench/install-tools`` installs (13 needs a newer Node than Debian's)."""
 TIERS: dict[str, dict[str, str]] = {
     "core": {"User-Agent": CHROME, "Accept": BROWSER_ACCEPT},
     "lite": {"User-Agent": CHROME, "Accept": BROWSER_ACCEPT, "Save-Data": "on"},
@@ -61,7 +65,7 @@ _CSS_URL = re.compile(r"""url\(\s*['"]?([^'")]+)['"]?\s*\)|@import\s+['"]([^'"]+
 
 try:
     _brotli: Any = importlib.import_module("brotli")
-except ImportError:  # not a dependency; see bench/README.md
+except ImportError:  # a dev dependency: installed by `make`
     _brotli = None
 
 
@@ -220,7 +224,9 @@ def lighthouse(port: int, cookie: str) -> dict[str, Any]:
     """Lighthouse's performance and accessibility scores for the task list, or why it was not
     run."""
     webtools = Path(os.environ.get("WEBTOOLS", "/opt/webtools"))
-    binary = webtools / "node_modules" / ".bin" / "lighthouse"
+    # bench/install-tools's own npm prefix, or beside the browser suite's tools
+    candidates = [webtools / d / "node_modules" / ".bin" / "lighthouse" for d in ("lighthouse", "")]
+    binary = next((path for path in candidates if path.exists()), candidates[0])
     chrome = os.environ.get("CHROME_PATH", "/usr/bin/chromium")
     missing = [
         what
@@ -233,8 +239,8 @@ def lighthouse(port: int, cookie: str) -> dict[str, Any]:
     ]
     if missing:
         return {
-            "skipped": f"Lighthouse skipped: {', '.join(missing)} missing. Install with `npm "
-            f"install --prefix {webtools} --ignore-scripts lighthouse@12.8.2` and apt's chromium."
+            "skipped": f"Lighthouse skipped: {', '.join(missing)} missing. `{INSTALL_TOOLS}` "
+            f"installs Node, Chromium and Lighthouse {LIGHTHOUSE_VERSION}."
         }
     with tempfile.TemporaryDirectory() as directory:
         output = Path(directory) / "tasks"
@@ -303,9 +309,14 @@ def measure(
     *,
     run_lighthouse: bool = True,
     visitor: fixture.Visitor | None = None,
+    lighthouse_skipped: str = "--no-lighthouse",
+    running: fixture.Server | None = None,
 ) -> dict[str, Any]:
-    """Every page in every tier; ``visitor``, already logged in to ``database``, is reused."""
-    with fixture.serve(database, workers=1) as server:
+    """Every page in every tier; ``visitor``, already logged in to ``database``, is reused, and
+    so is ``running``, a server of ``database`` (else one is started: 1 worker, pinned).
+    ``lighthouse_skipped``: why, when ``run_lighthouse`` is false."""
+    with contextlib.ExitStack() as stack:
+        server = running or stack.enter_context(fixture.serve(database, workers=1))
         if visitor is None:
             visitor = fixture.log_in(server.port, 1, 0)[0]
         rows = [
@@ -316,7 +327,7 @@ def measure(
         scores = (
             lighthouse(server.port, visitor.cookie)
             if run_lighthouse
-            else {"skipped": "Lighthouse skipped (--no-lighthouse)."}
+            else {"skipped": f"Lighthouse skipped ({lighthouse_skipped})."}
         )
     return {
         "date": fixture.now(),
@@ -411,10 +422,7 @@ def print_table(report: dict[str, Any]) -> None:
             )
         )
     if _brotli is None:
-        print(
-            "  (brotli sizes need the brotli package: /tmp/uvboot/bin/uv pip install --python "
-            ".venv/bin/python brotli)"
-        )
+        print("  (brotli sizes need the dev dependencies, which `make` installs)")
 
 
 def main() -> None:
