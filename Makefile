@@ -43,19 +43,16 @@ typecheck: $(VENV)/.synced
 pytest: $(VENV)/.synced
 	$(BIN)/pytest
 
-bench: $(VENV)/.synced ## Framework overhead over HTTP (~7 min), the core's decisions, flags + telemetry
-	$(BIN)/python -m bench.framework
-	$(BIN)/python -m bench.core_decisions
-	$(BIN)/python -m bench.telemetry_overhead
+bench: $(VENV)/.synced ## Every benchmark but the soak: framework, core, flags + telemetry, Taskboard (under 10 min; needs wrk: sudo bench/install-tools)
+	$(BIN)/python -m bench
 
-bench-quick: $(VENV)/.synced ## The same, shorter runs (under 2 minutes)
-	$(BIN)/python -m bench.framework --quick
-	$(BIN)/python -m bench.core_decisions --seconds 0.2
+bench-quick: $(VENV)/.synced ## The same with fewer variants and 1 s runs, no Lighthouse (under 2 minutes)
+	$(BIN)/python -m bench --quick
 
-bench-app: $(VENV)/.synced ## Taskboard under load, servers and memory, page weight (~7 min)
+bench-app: $(VENV)/.synced ## Taskboard's parts alone: under load, servers and memory, page weight (~5 min)
 	$(BIN)/python -m bench.app
 
-bench-app-quick: $(VENV)/.synced ## The same, shorter runs (about 2 minutes)
+bench-app-quick: $(VENV)/.synced ## The same, quick (under a minute)
 	$(BIN)/python -m bench.app --quick
 
 bench-soak: $(VENV)/.synced ## Taskboard's RSS over a 5-minute soak of the mixed load

@@ -16,7 +16,7 @@ import argparse
 import asyncio
 import itertools
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -146,10 +146,10 @@ def bare_starlette_request_us(seconds: float) -> float:
     return samples[2]
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--seconds", type=float, default=1.0, help="time per measurement")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     baseline = bare_starlette_request_us(args.seconds)
     counter = itertools.count()

@@ -2,7 +2,8 @@
 
 Run alone: ``python -m bench.servers [--quick] [--seconds S]`` (the comparison), or
 ``python -m bench.servers --soak [--soak-seconds 300] [--server uvicorn|granian]`` (``make
-bench-soak``); ``make bench-app`` runs the comparison with the other Taskboard benchmarks.
+bench-soak``); ``make bench`` and ``make bench-app`` run the comparison with the other Taskboard
+benchmarks.
 
 Comparison: ``taskboard serve --server uvicorn`` (uvloop + httptools) and ``--server granian``,
 one worker each, both running at once, pinned to CPU 0 (wrk on CPU 1), on the same seeded SQLite
@@ -20,10 +21,12 @@ from __future__ import annotations
 
 import argparse
 import statistics
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 from bench import taskboard_fixture as fixture
+from bench.framework import QUICK_SECONDS, SECONDS, require_wrk
 from bench.taskboard_fixture import SeededDatabase, ServerKind, Workload
 
 SERVERS: tuple[ServerKind, ...] = ("uvicorn", "granian")
@@ -39,14 +42,14 @@ def compare(
     warmup: float,
     rounds: int,
     visitors: list[fixture.Visitor] | None = None,
+    running: dict[ServerKind, fixture.Server] | None = None,
 ) -> dict[str, Any]:
-    """uvicorn against granian; ``visitors`` already logged in to ``database`` are reused."""
+    """uvicorn against granian; ``visitors`` already logged in to ``database`` are reused, and so
+    are the servers in ``running`` (from :func:`serve_both`), which are left running."""
     load_before = fixture.machine()["load_average"]
     samples: dict[tuple[ServerKind, Workload], list[fixture.Run]] = {}
     with ExitStack() as stack:
-        servers = {
-            kind: stack.enter_context(fixture.serve(database, server=kind)) for kind in SERVERS
-        }
+        servers = running or stack.enter_context(serve_both(database))
         if visitors is None:
             visitors = fixture.log_in(servers["uvicorn"].port, 32, 8)
         for server in servers.values():
@@ -117,6 +120,13 @@ def compare(
         "targets": {"worker_rss_mib": TARGET_RSS_MIB},
         "results": rows,
     }
+
+
+@contextmanager
+def serve_both(database: SeededDatabase) -> Iterator[dict[ServerKind, fixture.Server]]:
+    """uvicorn and granian, one worker each, pinned to the server CPU, serving ``database``."""
+    with ExitStack() as stack:
+        yield {kind: stack.enter_context(fixture.serve(database, server=kind)) for kind in SERVERS}
 
 
 def soak(database: SeededDatabase, seconds: float, server_kind: ServerKind) -> dict[str, Any]:
@@ -206,8 +216,12 @@ def print_soak(report: dict[str, Any]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="2 s per run, 1 round")
-    parser.add_argument("--seconds", type=float, help="seconds per measured run (default 10)")
+    parser.add_argument(
+        "--quick", action="store_true", help=f"{QUICK_SECONDS:g} s per run, 1 round"
+    )
+    parser.add_argument(
+        "--seconds", type=float, help=f"seconds per measured run (default {SECONDS:g})"
+    )
     parser.add_argument("--rounds", type=int, help="interleaved rounds (default 2; quick 1)")
     parser.add_argument("--soak", action="store_true", help="run the soak instead")
     parser.add_argument(
@@ -216,6 +230,7 @@ def main() -> None:
     parser.add_argument("--server", choices=SERVERS, default="uvicorn", help="soak's server")
     parser.add_argument("--no-save", action="store_true", help="do not write bench/results/")
     args = parser.parse_args()
+    require_wrk()
     fixture.warn_if_busy()
     with fixture.seeded_databases(["sqlite"], users=1_000, tasks=100_000) as databases:
         database = databases["sqlite"]
@@ -224,7 +239,7 @@ def main() -> None:
             print_soak(report)
             part = "soak"
         else:
-            seconds = args.seconds or (2.0 if args.quick else 10.0)
+            seconds = args.seconds or (QUICK_SECONDS if args.quick else SECONDS)
             rounds = args.rounds or (1 if args.quick else 2)
             report = compare(database, seconds, 1.0, rounds)
             print_table(report)

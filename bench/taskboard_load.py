@@ -1,7 +1,8 @@
 """Taskboard under load: logged-in users on a seeded database; SQLite and PostgreSQL; 1, 2 workers.
 
 Run alone: ``python -m bench.taskboard_load [--quick] [--seconds S] [--no-postgres]``; ``make
-bench-app`` runs it with the page-weight and server benchmarks (``bench/app.py``).
+bench`` and ``make bench-app`` run it with the page-weight and server benchmarks
+(``bench/app.py``).
 
 A database seeded with ``taskboard seed`` (1,000 users, 100,000 tasks: 100 tasks a user) in SQLite
 (a temporary data directory) and in PostgreSQL (a fresh database on 127.0.0.1:5432, dropped
@@ -26,8 +27,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from bench import taskboard_fixture as fixture
-from bench.framework import CONNECTIONS, THREADS
-from bench.taskboard_fixture import DbKind, SeededDatabase, Visitor
+from bench.framework import CONNECTIONS, QUICK_SECONDS, SECONDS, THREADS, require_wrk
+from bench.taskboard_fixture import DbKind, SeededDatabase, Visitor, Workload
 
 USERS = 1_000
 TASKS = 100_000
@@ -43,10 +44,13 @@ def measure_database(
     *,
     warmup_each: bool = True,
     workers_options: Sequence[int] = (2, 1),
+    workloads: Sequence[Workload] = tuple(fixture.WORKLOADS),
+    logins: tuple[int, int] = (VISITORS, WRITERS),
 ) -> tuple[list[dict[str, Any]], list[Visitor]]:
-    """Every workload on ``database`` with each worker count; the visitors are logged in on the
-    first server and reused (their sessions are in the database). ``warmup_each``: warm up
-    before every workload, else only before the first on each server."""
+    """Each of ``workloads`` on ``database`` with each worker count; the visitors (``logins``:
+    how many, and how many of them write) are logged in on the first server and reused (their
+    sessions are in the database). ``warmup_each``: warm up before every workload, else only
+    before the first on each server."""
     rows: list[dict[str, Any]] = []
     visitors: list[Visitor] = []
     for workers in workers_options:
@@ -67,8 +71,8 @@ def measure_database(
                     fixture.serve(database, workers=workers, server="granian")
                 )
             if not visitors:
-                visitors = fixture.log_in(server.port, VISITORS, WRITERS)
-            for index, workload in enumerate(fixture.WORKLOADS):
+                visitors = fixture.log_in(server.port, *logins)
+            for index, workload in enumerate(workloads):
                 fixture.verify(server.port, workload, visitors)
                 script = fixture.lua_script(workload, visitors)
                 if warmup and (warmup_each or index == 0):
@@ -111,9 +115,13 @@ def measure(
     warmup_each: bool = True,
     visitors: dict[DbKind, list[Visitor]] | None = None,
     two_workers: Sequence[DbKind] = ("sqlite", "postgresql"),
+    one_worker: bool = True,
+    workloads: Sequence[Workload] = tuple(fixture.WORKLOADS),
+    logins: tuple[int, int] = (VISITORS, WRITERS),
 ) -> dict[str, Any]:
-    """Part 3 on every database; ``visitors``, when given, receives each database's logged-in
-    visitors for the other parts to reuse."""
+    """Part 3 on every database: 2 workers on the databases in ``two_workers``, and 1 worker
+    (unless ``one_worker`` is false); ``visitors``, when given, receives each database's
+    logged-in visitors for the other parts to reuse."""
     load_before = fixture.machine()["load_average"]
     rows: list[dict[str, Any]] = []
     for kind, database in databases.items():
@@ -122,7 +130,12 @@ def measure(
             seconds,
             warmup,
             warmup_each=warmup_each,
-            workers_options=(2, 1) if kind in two_workers else (1,),
+            workers_options=(
+                *((2,) if kind in two_workers else ()),
+                *((1,) if one_worker else ()),
+            ),
+            workloads=workloads,
+            logins=logins,
         )
         rows.extend(found)
         if visitors is not None:
@@ -134,10 +147,12 @@ def measure(
         "settings": {
             "seed": f"taskboard seed --users {USERS} --tasks {TASKS}",
             "seed_seconds": {k: round(d.seed_seconds, 1) for k, d in databases.items()},
-            "visitors": VISITORS,
-            "writers": WRITERS,
+            "visitors": logins[0],
+            "writers": logins[1],
             "seconds": seconds,
             "warmup_seconds": warmup,
+            "warmup_before": "every workload" if warmup_each else "the first workload on a server",
+            "workloads": list(workloads),
             "threads": THREADS,
             "connections": CONNECTIONS,
             "one_worker": "taskset -c 0 for the server, taskset -c 1 for wrk",
@@ -196,12 +211,15 @@ def print_table(report: dict[str, Any]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--quick", action="store_true", help="2 s per run")
-    parser.add_argument("--seconds", type=float, help="seconds per measured run (default 10)")
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_SECONDS:g} s per run")
+    parser.add_argument(
+        "--seconds", type=float, help=f"seconds per measured run (default {SECONDS:g})"
+    )
     parser.add_argument("--no-postgres", action="store_true", help="SQLite only")
     parser.add_argument("--no-save", action="store_true", help="do not write bench/results/")
     args = parser.parse_args()
-    seconds = args.seconds or (2.0 if args.quick else 10.0)
+    require_wrk()
+    seconds = args.seconds or (QUICK_SECONDS if args.quick else SECONDS)
     warmup = 1.0
     fixture.warn_if_busy()
     kinds: list[DbKind] = ["sqlite"]

@@ -24,7 +24,7 @@ import asyncio
 import statistics
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -214,11 +214,11 @@ async def run(seconds: float, rounds: int) -> None:
     )
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--seconds", type=float, default=1.0, help="time per measured batch")
     parser.add_argument("--rounds", type=int, default=5, help="rounds over every variant")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     asyncio.run(run(args.seconds, args.rounds))
 
 
