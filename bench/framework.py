@@ -355,6 +355,7 @@ def measure(seconds: float, warmup: float, rounds: int) -> dict[str, object]:
                 [
                     a.requests_per_second / b.requests_per_second
                     for a, b in zip(mine, theirs, strict=True)
+                    if b.requests_per_second  # none when a run completed no request
                 ]
             )
         rows.append(

@@ -73,6 +73,11 @@ def compare(
     rows = []
     for (kind, workload), runs in samples.items():
         uvicorn_runs = samples[("uvicorn", workload)]
+        ratios = [  # a run that completed no request (a stalled, busy machine) has none
+            r.sample.requests_per_second / u.sample.requests_per_second
+            for r, u in zip(runs, uvicorn_runs, strict=True)
+            if u.sample.requests_per_second
+        ]
         rows.append(
             {
                 "server": kind,
@@ -84,10 +89,7 @@ def compare(
                 ),
                 "p50_ms": statistics.median(r.sample.p50_ms for r in runs),
                 "p99_ms": statistics.median(r.sample.p99_ms for r in runs),
-                "x_uvicorn": statistics.median(
-                    r.sample.requests_per_second / u.sample.requests_per_second
-                    for r, u in zip(runs, uvicorn_runs, strict=True)
-                ),
+                "x_uvicorn": statistics.median(ratios) if ratios else float("nan"),
                 "errors": sum(r.sample.errors for r in runs),
                 "worker_restarts": sum(r.worker_restarts for r in runs),
                 "cpu_ms_per_request": statistics.median(r.cpu_ms_per_request for r in runs),
