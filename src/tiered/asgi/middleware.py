@@ -31,6 +31,7 @@ from tiered.asgi.csrf import (
     check_origin,
     is_bearer,
 )
+from tiered.asgi.dispatch import DirectDispatch
 from tiered.asgi.problems import problem_response
 from tiered.asgi.runtime import Runtime
 from tiered.asgi.sessions import Session, SessionCookie
@@ -63,9 +64,13 @@ def _headers(scope: Scope) -> dict[str, str]:
 
 
 class TieredMiddleware:
-    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+    def __init__(
+        self, app: ASGIApp, runtime: Runtime, dispatch: DirectDispatch | None = None
+    ) -> None:
         self.app = app
         self.runtime = runtime
+        # Requests for tiered's own endpoints skip the router (see tiered.asgi.dispatch).
+        self._dispatch = dispatch if dispatch is not None and dispatch.bind(app) else None
         settings = runtime.settings
         self._session_cookie_name = settings.session_cookie
         self._csrf_cookie_name = settings.csrf_cookie
@@ -142,7 +147,17 @@ class TieredMiddleware:
                 response = problem_response(Request(scope, receive), ctx, problem)
                 await response(scope, receive, send_wrapper)
                 return
-            await self.app(scope, receive, send_wrapper)
+            dispatch = self._dispatch
+            direct = dispatch.match(scope) if dispatch is not None else None
+            if dispatch is None or direct is None:
+                await self.app(scope, receive, send_wrapper)
+            else:
+                try:
+                    await direct(scope, receive, send_wrapper)
+                except Exception as exc:
+                    if started:
+                        raise
+                    await dispatch.handle_error(exc, scope, receive, send_wrapper)
         except HTTPProblem as exc:  # raised outside a framework's handlers, e.g. by receive()
             if started:
                 raise

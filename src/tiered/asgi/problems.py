@@ -84,6 +84,29 @@ def problem_from_errors(
     return ValidationFailed(summary, errors=items)
 
 
+def request_problem(errors: Iterable[Mapping[str, Any]]) -> HTTPProblem:
+    """Pydantic's errors about a request (``loc`` starts with path, query, header or body)."""
+    fields = []
+    for item in errors:
+        location = [str(p) for p in item.get("loc", ())]
+        where = location[0] if location else ""
+        name = ".".join(location[1:]) if len(location) > 1 else where
+        pointer = "/" + "/".join(location[1:]) if where == "body" else ""
+        message = (
+            f"The {where} parameter {name!r} is not valid: {item.get('msg', 'invalid value')}."
+        )
+        if where == "body":
+            message = f"{name or 'The body'}: {item.get('msg', 'invalid value')}."
+        fields.append(FieldError(name, pointer, message, str(item.get("type", "invalid"))))
+    if fields and all(e.pointer == "" for e in fields):
+        # Query, path or header values: the address is wrong, not a form.
+        return BadRequest(
+            " ".join(e.message for e in fields),
+            extra={"errors": [e.as_problem_member() for e in fields]},
+        )
+    return problem_from_errors(fields)
+
+
 def problem_document(problem: HTTPProblem, ctx: RequestContext, path: str) -> dict[str, Any]:
     base = ctx.runtime.settings.problem_type_base
     document: dict[str, Any] = {

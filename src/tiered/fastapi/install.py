@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -17,14 +17,15 @@ from starlette.routing import Route
 
 from tiered.asgi.accesslog import AccessLogMiddleware
 from tiered.asgi.context import context_of
+from tiered.asgi.dispatch import DirectDispatch
 from tiered.asgi.idempotency import IdempotencyStore
 from tiered.asgi.middleware import TieredMiddleware
-from tiered.asgi.problems import problem_from_errors, problem_from_http_exception, problem_response
+from tiered.asgi.problems import problem_from_http_exception, problem_response, request_problem
 from tiered.asgi.runtime import Runtime, safe_next
 from tiered.asgi.sessions import SessionStore
 from tiered.core.capabilities import CHOICE_COOKIE
 from tiered.core.errors import BadRequest, HTTPProblem, NotFound
-from tiered.core.forms import FieldError
+from tiered.fastapi.lean import direct_endpoint
 from tiered.fastapi.openapi import install_openapi
 from tiered.flags.runtime import Flags
 from tiered.settings import TieredSettings
@@ -83,7 +84,9 @@ def install(
     if isinstance(app, FastAPI):
         app.add_exception_handler(RequestValidationError, on_request_validation)
         install_openapi(app)
-    app.add_middleware(TieredMiddleware, runtime=runtime)
+    app.add_middleware(
+        TieredMiddleware, runtime=runtime, dispatch=DirectDispatch(app.router, direct_endpoint)
+    )
     # Outermost, so it times tiered's work too; the one place each request is recorded.
     app.add_middleware(AccessLogMiddleware, observer=telemetry)
 
@@ -142,29 +145,6 @@ def _install_telemetry(
 
 def _request_problem(exc: RequestValidationError) -> HTTPProblem:
     return request_problem(exc.errors())
-
-
-def request_problem(errors: Iterable[Mapping[str, Any]]) -> HTTPProblem:
-    """Pydantic's errors about a request (``loc`` starts with path, query, header or body)."""
-    fields = []
-    for item in errors:
-        location = [str(p) for p in item.get("loc", ())]
-        where = location[0] if location else ""
-        name = ".".join(location[1:]) if len(location) > 1 else where
-        pointer = "/" + "/".join(location[1:]) if where == "body" else ""
-        message = (
-            f"The {where} parameter {name!r} is not valid: {item.get('msg', 'invalid value')}."
-        )
-        if where == "body":
-            message = f"{name or 'The body'}: {item.get('msg', 'invalid value')}."
-        fields.append(FieldError(name, pointer, message, str(item.get("type", "invalid"))))
-    if fields and all(e.pointer == "" for e in fields):
-        # Query, path or header values: the address is wrong, not a form.
-        return BadRequest(
-            " ".join(e.message for e in fields),
-            extra={"errors": [e.as_problem_member() for e in fields]},
-        )
-    return problem_from_errors(fields)
 
 
 async def _version_switch(request: Request) -> Response:

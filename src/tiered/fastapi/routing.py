@@ -47,9 +47,9 @@ from starlette.routing import Route, Router, compile_path
 from starlette.types import Receive, Scope, Send
 
 from tiered.asgi.context import SCOPE_KEY, RequestContext
+from tiered.asgi.problems import request_problem
 from tiered.core.capabilities import Client
 from tiered.core.errors import ImproperlyConfigured
-from tiered.fastapi.install import request_problem
 from tiered.fastapi.rendering import Downgrade, ViewSpec, negotiate_view, render, render_json
 
 H = TypeVar("H", bound=Callable[..., Any])
@@ -80,10 +80,10 @@ class RouteEndpoint:
         path: str,
         spec: ViewSpec,
         *,
-        summary: str | None,
-        description: str | None,
-        tags: Sequence[str],
-        deprecated: bool,
+        summary: str | None = None,
+        description: str | None = None,
+        tags: Sequence[str] = (),
+        deprecated: bool = False,
     ) -> None:
         self.func = func
         self.spec = spec

@@ -63,6 +63,9 @@ T = TypeVar("T")
 Handler = Callable[..., Any]
 
 TIERED_VIEW_ATTRIBUTE = "__tiered_view__"
+VIEW_HANDLER_ATTRIBUTE = "__tiered_handler__"
+"""Set on a ``@view`` endpoint: the handler it wraps, which tiered may call itself (see
+:mod:`tiered.fastapi.lean`)."""
 _REQUEST_PARAM = "tiered_request"
 _FORM_CONTENT_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 # What a repeated submission gets back with the kept body: where to go, what it is, and (for an
@@ -72,11 +75,12 @@ _KEPT_HEADERS = frozenset(
 )
 
 
-async def _client(request: Request) -> Client:
+async def client_dependency(request: Request) -> Client:
+    """The request's :class:`Client`, for FastAPI's dependency injection (see ``ClientDep``)."""
     return context_of(request).client
 
 
-ClientDep = Annotated[Client, Depends(_client)]
+ClientDep = Annotated[Client, Depends(client_dependency)]
 """A path-operation parameter that receives the request's :class:`Client`.
 
 Example::
@@ -193,6 +197,7 @@ def view(
 
         endpoint.__signature__ = signature  # type: ignore[attr-defined]
         setattr(endpoint, TIERED_VIEW_ATTRIBUTE, spec)
+        setattr(endpoint, VIEW_HANDLER_ATTRIBUTE, func)
         return endpoint
 
     return decorate
