@@ -13,8 +13,8 @@ buffers streaming responses; this costs a few microseconds.
 from __future__ import annotations
 
 import logging
+import random
 import re
-import secrets
 import traceback
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qsl
@@ -47,12 +47,20 @@ from tiered.core.errors import (
 logger = logging.getLogger("tiered")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+# A request id is no secret (a client may send its own), so it need not cost a system call for
+# randomness (~1 µs) on every request; this generator is seeded from the OS once.
+_request_ids = random.Random()  # noqa: S311
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def _headers(scope: Scope) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for raw_name, raw_value in scope["headers"]:
+    raw: list[tuple[bytes, bytes]] = scope["headers"]
+    # One comprehension for the common case, no field repeated; the loop below only otherwise.
+    headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in raw}
+    if len(headers) == len(raw):
+        return headers
+    headers = {}
+    for raw_name, raw_value in raw:
         name = raw_name.decode("latin-1")
         value = raw_value.decode("latin-1")
         if name in headers:
@@ -98,7 +106,10 @@ class TieredMiddleware:
         cookies = cookie_parser(cookie_header) if cookie_header else {}
         client = read_client(headers, cookies, runtime.settings.tier_policy)
         given_id = headers.get("x-request-id")
-        request_id = given_id if given_id and _REQUEST_ID.match(given_id) else secrets.token_hex(8)
+        if given_id and _REQUEST_ID.match(given_id):
+            request_id = given_id
+        else:
+            request_id = f"{_request_ids.getrandbits(64):016x}"
         ctx = RequestContext(runtime, client, headers, cookies, request_id)
         scope[SCOPE_KEY] = ctx
 
@@ -227,15 +238,11 @@ class TieredMiddleware:
         return CsrfFailed(reason, MESSAGES[reason]), receive
 
     async def _finish_headers(self, scope: Scope, ctx: RequestContext, message: Message) -> None:
-        raw_headers: list[tuple[bytes, bytes]] = list(message.get("headers", []))
-        present: set[bytes] = set()
-        content_type = b""
-        for name, value in raw_headers:
-            lowered = name.lower()
-            if lowered == b"content-type" and b"content-type" not in present:
-                content_type = value
-            present.add(lowered)
-        if present.isdisjoint(self._static_names):
+        raw_headers: list[tuple[bytes, bytes]] = list(message.get("headers", ()))
+        # Each name present, with its first value (read in reverse, the first one is kept).
+        present = {name.lower(): value for name, value in reversed(raw_headers)}
+        content_type = present.get(b"content-type", b"")
+        if self._static_names.isdisjoint(present):
             raw_headers.extend(self._static_headers)
         else:
             raw_headers.extend(item for item in self._static_headers if item[0] not in present)
