@@ -127,7 +127,14 @@ class TieredMiddleware:
         async def send_wrapper(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
-                await self._finish_headers(scope, ctx, message)
+                session = ctx.session
+                cookie = None
+                if session is not None and session.modified:
+                    # Saved once: if the store fails, the error response that follows must not
+                    # retry.
+                    session.modified = False
+                    cookie = await self._save_session(scope, session)
+                self._finish_headers(scope, ctx, message, cookie)
                 started = True
             elif head and message["type"] == "http.response.body":
                 message = {**message, "body": b""}
@@ -237,7 +244,9 @@ class TieredMiddleware:
             return None, receive
         return CsrfFailed(reason, MESSAGES[reason]), receive
 
-    async def _finish_headers(self, scope: Scope, ctx: RequestContext, message: Message) -> None:
+    def _finish_headers(
+        self, scope: Scope, ctx: RequestContext, message: Message, session_cookie: str | None
+    ) -> None:
         raw_headers: list[tuple[bytes, bytes]] = list(message.get("headers", ()))
         # Each name present, with its first value (read in reverse, the first one is kept).
         present = {name.lower(): value for name, value in reversed(raw_headers)}
@@ -257,12 +266,8 @@ class TieredMiddleware:
                 (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
             )
         raw_headers.append((b"x-request-id", ctx.request_id.encode("latin-1")))
-        session = ctx.session
-        if session is not None and session.modified:
-            # Saved once: if the store fails, the error response that follows must not retry.
-            session.modified = False
-            cookie = await self._save_session(scope, session)
-            raw_headers.append((b"set-cookie", cookie.encode("latin-1")))
+        if session_cookie is not None:
+            raw_headers.append((b"set-cookie", session_cookie.encode("latin-1")))
         if ctx.csrf_secret_is_new and ctx.csrf_secret is not None:
             signed = self.runtime.csrf.write_cookie(ctx.csrf_secret)
             max_age = self.runtime.settings.session_max_age
