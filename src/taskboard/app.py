@@ -47,10 +47,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(migrate, settings.database_url)
         await flags.refresh()  # the first request already sees the stored overrides
-        # Everything alive now (modules, templates, ua-parser's and zxcvbn's tables) lives as
-        # long as the app: take it out of the cyclic collector's sight, so its collections walk
-        # only what requests allocate (~0.3 ms less a list page; bench/README.md), and give it
-        # back at shutdown (an app made and stopped many times in one process, as in tests).
+        # Everything alive now (modules, templates, the app's objects) lives as long as the
+        # app: take it out of the cyclic collector's sight, so its collections walk only what
+        # requests allocate (~0.3 ms less a list page; bench/README.md), and give it back at
+        # shutdown (an app made and stopped many times in one process, as in tests). ua-parser's
+        # rules and the common passwords are built on first use, after this.
         gc.freeze()
         try:
             yield
