@@ -12,7 +12,8 @@ Example::
     async def hello(name: str) -> Greeting:
         return Greeting(name=name)
 
-    # The same on a lean route: no FastAPI dependency solving per request, ~1.5x faster.
+    # The same on tiered's lean route, which also serves a plain Starlette app or an APIRouter.
+    # (A view FastAPI has nothing to solve for, like the one above, is answered as leanly.)
     @tiered.route(app, "/hi/{name}", "hello.html", block="greeting")
     async def hi(name: str) -> Greeting:
         return Greeting(name=name)

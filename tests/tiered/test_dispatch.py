@@ -388,6 +388,30 @@ def test_a_view_that_needs_fastapi_is_left_to_it(handler: Callable[..., Any]) ->
     assert direct_endpoint(_view_route(handler)) is None
 
 
+def test_a_dependency_of_the_app_or_the_route_still_runs_before_a_view(tmp_path: Path) -> None:
+    calls: list[str] = []
+
+    async def guard(request: Request) -> None:
+        calls.append(request.url.path)
+
+    app = FastAPI(dependencies=[Depends(guard)])
+    tiered.install(app, TieredSettings(debug=True), template_dirs=(str(tmp_path),))
+    other = FastAPI()
+    tiered.install(other, TieredSettings(debug=True), template_dirs=(str(tmp_path),))
+
+    @app.get("/app-guarded")
+    @other.get("/route-guarded", dependencies=[Depends(guard)])
+    @tiered.view()
+    async def guarded() -> Person:
+        return Person(name="guarded", age=1)
+
+    first = TestClient(app, headers=JSON).get("/app-guarded")
+    second = TestClient(other, headers=JSON).get("/route-guarded")
+
+    assert (first.status_code, second.status_code) == (200, 200)
+    assert calls == ["/app-guarded", "/route-guarded"]
+
+
 def test_a_view_on_a_custom_route_class_is_left_to_fastapi() -> None:
     assert direct_endpoint(_view_route(plain_view, TimedRoute)) is None
 

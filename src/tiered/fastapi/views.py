@@ -7,6 +7,10 @@ it against a Pydantic model, re-shows the form with the input kept when it is in
 repeated submission from memory, and turns the handler's :class:`Done` into a redirect, a fragment
 or a 201 — whichever the client can use.
 
+A view whose parameters FastAPI has nothing to solve for (path and query parameters, a
+``Request``, ``ClientDep``) is answered by tiered's middleware itself, without FastAPI's
+per-request machinery (see :mod:`tiered.fastapi.lean`); what the client gets is the same.
+
 Example::
 
     @app.get("/tasks/{task_id}")
