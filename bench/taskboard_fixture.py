@@ -56,6 +56,8 @@ from bench.framework import (
 
 DbKind = Literal["sqlite", "postgresql"]
 ServerKind = Literal["uvicorn", "granian"]
+DEFAULT_SERVER: ServerKind = "granian"
+"""What ``taskboard serve`` runs unless told otherwise."""
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PASSWORD = "taskboard demo password"  # noqa: S105 (taskboard seed's documented default)
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"

@@ -55,21 +55,10 @@ def measure_database(
     visitors: list[Visitor] = []
     for workers in workers_options:
         with contextlib.ExitStack() as stack:
-            note = ""
-            try:
-                server = stack.enter_context(fixture.serve(database, workers=workers))
-            except SystemExit as exc:
-                # uvicorn's supervisor kills workers that take over 5 s to start (a busy
-                # machine): say so, and measure the same worker count under granian instead.
-                reason = str(exc).split("\n", 1)[0]
-                print(f"  {database.kind}: uvicorn with {workers} workers: {reason}", flush=True)
-                if workers == 1:
-                    rows.append({"database": database.kind, "workers": workers, "skipped": reason})
-                    continue
-                note = "uvicorn's workers crash-looped at start; granian instead"
-                server = stack.enter_context(
-                    fixture.serve(database, workers=workers, server="granian")
-                )
+            # What `taskboard serve` runs by default; part 5 compares it with uvicorn.
+            server = stack.enter_context(
+                fixture.serve(database, workers=workers, server=fixture.DEFAULT_SERVER)
+            )
             if not visitors:
                 visitors = fixture.log_in(server.port, *logins)
             for index, workload in enumerate(workloads):
@@ -84,7 +73,6 @@ def measure_database(
                         "workers": workers,
                         "server": server.server,
                         "placement": server.placement,
-                        "note": note,
                         "workload": workload,
                         "what": fixture.WORKLOADS[workload],
                         "requests_per_second": run.sample.requests_per_second,
