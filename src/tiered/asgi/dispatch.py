@@ -33,7 +33,7 @@ from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.routing import BaseRoute, Match, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-DirectEndpoint = Callable[[BaseRoute], ASGIApp | None]
+DirectEndpoint = Callable[[Route], ASGIApp | None]
 """What tiered answers for ``route`` itself (an ASGI app), or ``None`` to leave it to the router."""
 
 # Below tiered's middleware, only this may stand between the exception middleware and the router:
@@ -108,7 +108,7 @@ class DirectDispatch:
         route_path = get_route_path(scope)
         for candidate in self._candidates:
             route = candidate.route
-            # A plain route's regex decides a miss; matches() is asked only when it may match.
+            # The route's path regex decides a miss; matches() is asked only when it may match.
             if route.path_regex.match(route_path) is None:
                 continue
             match, child_scope = route.matches(scope)
@@ -153,11 +153,9 @@ class DirectDispatch:
         candidates: list[_Candidate] = []
         earlier: list[BaseRoute] = []
         for index, route in enumerate(routes):
-            endpoint = self._direct_endpoint(route) if isinstance(route, Route) else None
-            if endpoint is None:
+            if not isinstance(route, Route) or (endpoint := self._direct_endpoint(route)) is None:
                 earlier.append(route)
                 continue
-            assert isinstance(route, Route)
             # Earlier candidates need no second look: they were tried first and did not match.
             candidates.append(_Candidate(index, route, endpoint, earlier))
         self._candidates = tuple(candidates)

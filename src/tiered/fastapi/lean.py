@@ -21,7 +21,7 @@ import typing
 from typing import Any
 
 from fastapi.routing import APIRoute
-from pydantic import BaseModel
+from pydantic import BaseModel, PydanticUserError
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
@@ -62,8 +62,8 @@ def _lean_view(route: APIRoute) -> RouteEndpoint | None:
         return None
     try:
         lean = RouteEndpoint(handler, route.path, spec)
-    except ImproperlyConfigured:
-        return None
+    except (ImproperlyConfigured, PydanticUserError, TypeError):
+        return None  # what tiered cannot compile, FastAPI serves as before
     # FastAPI and the lean endpoint must read each value from the same place under the same name.
     theirs = {("path", field.alias) for field in dependant.path_params} | {
         ("query", field.alias) for field in dependant.query_params
