@@ -54,13 +54,8 @@ _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
 def _headers(scope: Scope) -> dict[str, str]:
-    raw: list[tuple[bytes, bytes]] = scope["headers"]
-    # One comprehension for the common case, no field repeated; the loop below only otherwise.
-    headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in raw}
-    if len(headers) == len(raw):
-        return headers
-    headers = {}
-    for raw_name, raw_value in raw:
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in scope["headers"]:
         name = raw_name.decode("latin-1")
         value = raw_value.decode("latin-1")
         if name in headers:
@@ -109,7 +104,7 @@ class TieredMiddleware:
         if given_id and _REQUEST_ID.match(given_id):
             request_id = given_id
         else:
-            request_id = f"{_request_ids.getrandbits(64):016x}"
+            request_id = _request_ids.getrandbits(64).to_bytes(8, "big").hex()
         ctx = RequestContext(runtime, client, headers, cookies, request_id)
         scope[SCOPE_KEY] = ctx
 
@@ -248,10 +243,14 @@ class TieredMiddleware:
         self, scope: Scope, ctx: RequestContext, message: Message, session_cookie: str | None
     ) -> None:
         raw_headers: list[tuple[bytes, bytes]] = list(message.get("headers", ()))
-        # Each name present, with its first value (read in reverse, the first one is kept).
-        present = {name.lower(): value for name, value in reversed(raw_headers)}
-        content_type = present.get(b"content-type", b"")
-        if self._static_names.isdisjoint(present):
+        present: set[bytes] = set()
+        content_type = b""
+        for name, value in raw_headers:
+            lowered = name.lower()
+            if lowered == b"content-type" and b"content-type" not in present:
+                content_type = value
+            present.add(lowered)
+        if present.isdisjoint(self._static_names):
             raw_headers.extend(self._static_headers)
         else:
             raw_headers.extend(item for item in self._static_headers if item[0] not in present)

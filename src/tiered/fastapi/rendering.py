@@ -122,7 +122,9 @@ def to_json(spec: ViewSpec, result: Any, version: ApiVersion | None, current: st
         return pydantic_core.to_json(result, by_alias=True)
     if model_class is None or not isinstance(result, model_class):
         result = adapter.validate_python(result)
-    return adapter.dump_json(result, by_alias=True)
+    # The adapter's serializer itself: dump_json's keyword plumbing costs more than a small
+    # model's serialization (~0.45 µs of ~0.75 here).
+    return adapter.serializer.to_json(result, by_alias=True)
 
 
 def data_context(result: Any) -> dict[str, Any]:
