@@ -1,9 +1,9 @@
 """Servers and memory: Taskboard under uvicorn and under granian, and its RSS over a soak.
 
 Run alone: ``python -m bench.servers [--quick] [--seconds S]`` (the comparison), or
-``python -m bench.servers --soak [--soak-seconds 300] [--server uvicorn|granian]`` (``make
-bench-soak``); ``make bench`` and ``make bench-app`` run the comparison with the other Taskboard
-benchmarks.
+``python -m bench.servers --soak [--soak-seconds 300] [--server granian|uvicorn]`` (``make
+bench-soak``; granian by default, as ``taskboard serve``); ``make bench`` and ``make bench-app``
+run the comparison with the other Taskboard benchmarks.
 
 Comparison: ``taskboard serve --server uvicorn`` (uvloop + httptools) and ``--server granian``,
 one worker each, both running at once, pinned to CPU 0 (wrk on CPU 1), on the same seeded SQLite
@@ -229,7 +229,12 @@ def main() -> None:
     parser.add_argument(
         "--soak-seconds", type=float, default=SOAK_SECONDS, help="soak length (default 300)"
     )
-    parser.add_argument("--server", choices=SERVERS, default="uvicorn", help="soak's server")
+    parser.add_argument(
+        "--server",
+        choices=SERVERS,
+        default=fixture.DEFAULT_SERVER,
+        help=f"soak's server (default {fixture.DEFAULT_SERVER}, what taskboard serve runs)",
+    )
     parser.add_argument("--no-save", action="store_true", help="do not write bench/results/")
     args = parser.parse_args()
     require_wrk()
