@@ -37,19 +37,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     require_wrk()
     quick = ["--quick"] if args.quick else []
     save = ["--no-save"] if args.no_save else []
+    batches = (
+        ["--seconds", "0.2", "--rounds", "2"]
+        if args.quick
+        else ["--seconds", "0.5", "--rounds", "3"]
+    )
     parts: list[tuple[str, Callable[[], None]]] = [
         ("1. Framework overhead", lambda: framework.main([*quick, *save])),
         (
             "2. The core's decisions",
-            lambda: core_decisions.main(["--seconds", "0.2" if args.quick else "1"]),
+            lambda: core_decisions.main(["--seconds", "0.2" if args.quick else "1", *quick, *save]),
         ),
         (
             "2. Flags and telemetry overhead",
-            lambda: telemetry_overhead.main(
-                ["--seconds", "0.2", "--rounds", "2"]
-                if args.quick
-                else ["--seconds", "0.5", "--rounds", "3"]
-            ),
+            lambda: telemetry_overhead.main([*batches, *quick, *save]),
         ),
         (
             "3-5. Taskboard",

@@ -32,6 +32,7 @@ import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from markupsafe import escape
 
@@ -288,6 +289,27 @@ def results_path(quick: bool = False) -> Path:
     return RESULTS / f"{datetime.date.today().isoformat()}{'-quick' if quick else ''}.json"
 
 
+PART_KEYS = ("core_decisions", "flags_telemetry")
+"""Part 2's reports, kept under these keys of the same file as the framework's."""
+
+
+def save_results(report: dict[str, Any], *, quick: bool, part: str | None = None) -> Path:
+    """Write to today's ``bench/results/<date>.json``: the framework's report at the top level
+    (``part`` None), or part 2's under its key, keeping every other part the file holds."""
+    RESULTS.mkdir(exist_ok=True)
+    path = results_path(quick)
+    data: dict[str, Any] = {}
+    if path.exists():
+        with contextlib.suppress(ValueError):
+            data = json.loads(path.read_text(encoding="utf-8"))
+    if part is None:
+        data = {**{key: data[key] for key in PART_KEYS if key in data}, **report}
+    else:
+        data[part] = report
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+
+
 def _load_average() -> float:
     return os.getloadavg()[0]
 
@@ -445,11 +467,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     report["mode"] = "quick" if args.quick else "full"
     print_table(report)
     if not args.no_save:
-        RESULTS.mkdir(exist_ok=True)
-        path = results_path(args.quick)
-        path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        shown = path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
-        print(f"\nWritten to {shown}")
+        print(f"\nWritten to {save_results(report, quick=args.quick)}")
 
 
 if __name__ == "__main__":

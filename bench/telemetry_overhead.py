@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime
+import os
 import statistics
 import tempfile
 import time
@@ -34,6 +36,7 @@ from pydantic import BaseModel
 from starlette.requests import Request
 
 import tiered
+from bench.framework import save_results
 from tiered import FlagDefinition, Flags, Rule, Telemetry, TieredSettings
 
 CHROME = (
@@ -171,7 +174,7 @@ async def lifespan(app: FastAPI) -> Callable[[], Awaitable[None]]:
     return stop
 
 
-async def run(seconds: float, rounds: int) -> None:
+async def run(seconds: float, rounds: int) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as folder:
         templates = Path(folder)
         (templates / "board.html").write_text(PAGE, encoding="utf-8")
@@ -197,6 +200,7 @@ async def run(seconds: float, rounds: int) -> None:
         f"{'request':<8} {'flags':<6} {'telemetry':<15} {'best µs':>8} {'+µs':>7} {'ratio':>6}"
         f" {'median µs':>10} {'+µs':>7}"
     )
+    rows: list[dict[str, Any]] = []
     for request in REQUESTS:
         base = results[(request, VARIANTS[0])]
         for variant in VARIANTS:
@@ -207,19 +211,45 @@ async def run(seconds: float, rounds: int) -> None:
                 f"{best - min(base):>+7.1f} {best / min(base):>6.2f} {median:>10.1f} "
                 f"{median - statistics.median(base):>+7.1f}"
             )
+            rows.append(
+                {
+                    "request": request,
+                    "flags": variant[0],
+                    "telemetry": variant[1],
+                    "best_us": round(best, 1),
+                    "best_added_us": round(best - min(base), 1),
+                    "median_us": round(median, 1),
+                    "median_added_us": round(median - statistics.median(base), 1),
+                }
+            )
     print(
         "\n+µs and ratio: against the same request with neither flags nor telemetry. best: the "
         "fastest batch of all rounds (least disturbed by other work on the machine); median: of "
         "the rounds, each the best of three batches."
     )
+    return rows
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--seconds", type=float, default=1.0, help="time per measured batch")
     parser.add_argument("--rounds", type=int, default=5, help="rounds over every variant")
+    parser.add_argument("--quick", action="store_true", help="write to <date>-quick.json")
+    parser.add_argument("--no-save", action="store_true", help="do not write bench/results/")
     args = parser.parse_args(argv)
-    asyncio.run(run(args.seconds, args.rounds))
+    load_before = os.getloadavg()[0]
+    rows = asyncio.run(run(args.seconds, args.rounds))
+    if not args.no_save:
+        report = {
+            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "load_average_before": round(load_before, 2),
+            "load_average_after": round(os.getloadavg()[0], 2),
+            "seconds": args.seconds,
+            "rounds": args.rounds,
+            "flags_per_request": 3,
+            "results": rows,
+        }
+        print(f"Written to {save_results(report, quick=args.quick, part='flags_telemetry')}")
 
 
 if __name__ == "__main__":

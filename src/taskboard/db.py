@@ -36,8 +36,9 @@ class InlineSQLiteDialect(SQLiteDialect_pysqlite):
     ships a dialect for, runs every call on a thread of its own per connection. A statement on
     Taskboard's indexed tables takes 10 to 300 µs, but each trip to that thread and back costs tens
     of microseconds, a statement makes four or more, and under load the handoffs of the GIL
-    between the loop and the connection threads cost more than the queries: the task list
-    took ~10 ms of CPU a request with aiosqlite and ~2 ms without (``bench/README.md``).
+    between the loop and the connection threads cost more than the queries: under load they
+    were about 70% of the task list's CPU, and the list page went from ~14 ms of CPU a request
+    with aiosqlite to ~5 ms with this dialect and the changes made with it (``bench/README.md``).
     SQLAlchemy's asyncio layer runs sync drivers inside its greenlet without trouble; it only
     refuses drivers that are not marked async, which is all this class changes. (One guard
     stays: ``AsyncConnection.execute`` insists the driver awaited something, so use sessions,
