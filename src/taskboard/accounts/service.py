@@ -23,7 +23,7 @@ import anyio
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from email_validator import EmailNotValidError, validate_email
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from taskboard.accounts.models import ApiToken, StoredSession, User
@@ -32,6 +32,14 @@ from tiered import FieldError, NotFound, ValidationFailed
 
 SESSION_USER_KEY = "user_id"
 """Where a logged-in session keeps its user's id."""
+
+
+_SESSION_AND_USER = (
+    select(StoredSession.data, StoredSession.expires_at, User)
+    .outerjoin(User, User.id == StoredSession.user_id)
+    .where(StoredSession.id == bindparam("session_id"))
+)
+"""Every request's first query, built once: building it took longer than SQLite's answer."""
 
 
 class SqlSessionStore:
@@ -44,12 +52,7 @@ class SqlSessionStore:
     async def load(self, session_id: str) -> dict[str, Any] | None:
         """The session's data; its user comes in the same query (see :func:`user_of_session`)."""
         async with self._database.sessionmaker() as db:
-            statement = (
-                select(StoredSession.data, StoredSession.expires_at, User)
-                .outerjoin(User, User.id == StoredSession.user_id)
-                .where(StoredSession.id == session_id)
-            )
-            row = (await db.execute(statement)).first()
+            row = (await db.execute(_SESSION_AND_USER, {"session_id": session_id})).first()
             if row is None:
                 return None
             raw, expires_at, user = row

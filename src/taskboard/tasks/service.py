@@ -12,11 +12,12 @@ The list is built for 100,000 tasks over 1,000 users: every query starts with
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Final, Literal, TypeVar
 
-from sqlalchemy import ColumnElement, Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, String, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import tiered
@@ -84,20 +85,28 @@ def like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _filters(owner_id: int, query: Query) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = [Task.owner_id == owner_id]
-    if query.status != "all":
-        conditions.append(Task.done == (query.status == "done"))
-    q = query.q.strip()
-    if q:
-        pattern = like_pattern(q)
+@functools.cache
+def _statements(status: Status, sort: Sort, searching: bool) -> tuple[Select[Any], Select[Any]]:
+    """One kind of list's statements: a page of tasks with the count, and the count alone.
+
+    Built once for each of the 36 kinds (status, order, searching or not), with the owner, the
+    pattern, the limit and the offset bound when they run: building a statement, and SQLAlchemy
+    working out its cache key, took longer than SQLite takes to answer it.
+    """
+    conditions: list[ColumnElement[bool]] = [Task.owner_id == bindparam("owner_id")]
+    if status != "all":
+        conditions.append(Task.done == (status == "done"))
+    if searching:
+        pattern = bindparam("pattern", type_=String())
         conditions.append(
             or_(
                 Task.title.ilike(pattern, escape=_LIKE_ESCAPE),
                 Task.notes.ilike(pattern, escape=_LIKE_ESCAPE),
             )
         )
-    return conditions
+    count = select(func.count()).select_from(Task).where(*conditions)
+    page = _ordered(select(Task, count.scalar_subquery()).where(*conditions), sort)
+    return page.limit(bindparam("limit")).offset(bindparam("offset")), count
 
 
 _S = TypeVar("_S", bound=Select[Any])
@@ -118,6 +127,9 @@ def _ordered(statement: _S, sort: Sort) -> _S:
     return statement.order_by(func.lower(Task.title).desc(), Task.id.desc())
 
 
+_ANY_TASK = select(Task.id).where(Task.owner_id == bindparam("owner_id")).limit(1)
+
+
 async def list_tasks(db: AsyncSession, owner_id: int, query: Query) -> Page:
     """One page of the owner's tasks; a page past the end shows the last page.
 
@@ -125,36 +137,34 @@ async def list_tasks(db: AsyncSession, owner_id: int, query: Query) -> Page:
     a statement costs far more in SQLAlchemy than in the database here, so two are slower than
     one. Only a page past the end needs a second look.
     """
-    conditions = _filters(owner_id, query)
-    count = select(func.count()).select_from(Task).where(*conditions)
+    q = query.q.strip()
+    page_of, count = _statements(query.status, query.sort, bool(q))
+    params: dict[str, Any] = {"owner_id": owner_id}
+    if q:
+        params["pattern"] = like_pattern(q)
     page = max(query.page, 1)
-    rows = await _page_rows(db, conditions, count, query.sort, page)
+    rows = await _page_rows(db, page_of, params, page)
     if rows:
         total = rows[0][1]
     else:
-        total = (await db.execute(count)).scalar_one()
+        total = (await db.execute(count, params)).scalar_one()
         page = max(1, -(-total // PAGE_SIZE))
         if total:
-            rows = await _page_rows(db, conditions, count, query.sort, page)
+            rows = await _page_rows(db, page_of, params, page)
     tasks = [row[0] for row in rows]
     total_pages = max(1, -(-total // PAGE_SIZE))
     owner_has_tasks = total > 0
-    if not owner_has_tasks and (query.q.strip() or query.status != "all"):
-        first = select(Task.id).where(Task.owner_id == owner_id).limit(1)
-        owner_has_tasks = (await db.execute(first)).first() is not None
+    if not owner_has_tasks and (q or query.status != "all"):
+        found = await db.execute(_ANY_TASK, {"owner_id": owner_id})
+        owner_has_tasks = found.first() is not None
     return Page(tasks, min(page, total_pages), total, total_pages, owner_has_tasks)
 
 
 async def _page_rows(
-    db: AsyncSession,
-    conditions: list[ColumnElement[bool]],
-    count: Select[int],
-    sort: Sort,
-    page: int,
+    db: AsyncSession, statement: Select[Any], params: dict[str, Any], page: int
 ) -> list[tuple[Task, int]]:
-    statement = _ordered(select(Task, count.scalar_subquery()).where(*conditions), sort)
-    offset = (page - 1) * PAGE_SIZE
-    result = await db.execute(statement.limit(PAGE_SIZE).offset(offset))
+    bound = {**params, "limit": PAGE_SIZE, "offset": (page - 1) * PAGE_SIZE}
+    result = await db.execute(statement, bound)
     return [(task, total) for task, total in result]
 
 

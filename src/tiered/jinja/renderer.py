@@ -12,7 +12,7 @@ per-request closures are built: ``csrf_token()``, ``csrf_input()``, ``form_guard
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -91,6 +91,37 @@ def _version_switch_url(context: Context, choice: str) -> str:
     return f"{ctx.runtime.settings.internal_prefix}/version?{query}"
 
 
+class _BlockTemplate(Template):
+    """A template whose blocks each render into one string before handing it on.
+
+    Jinja compiles a template into generators that yield every piece of text and every
+    ``{{ expression }}`` on its own, and a block yields its pieces through every block and
+    template around it: a task row in Taskboard's list passes through six generators (the
+    ``results`` block, ``board``, ``main``, and three extended templates' roots) on its way to
+    the final ``join``. Rendering each block into a string where it is written makes that one
+    generator per piece; the page is the same text and ``super()``, ``self.block()`` and
+    rendering one block alone work as before, since each still calls the block's function.
+    On Taskboard's list page (20 tasks, 24 KiB) it saves about a seventh of the render.
+    Jinja has no option for it; the hook is its own ``_from_namespace``, which makes every
+    template a loader loads.
+    """
+
+    @classmethod
+    def _from_namespace(
+        cls, environment: Environment, namespace: MutableMapping[str, Any], globals: Any
+    ) -> Template:
+        template = super()._from_namespace(environment, namespace, globals)
+        template.blocks = {name: _whole(render) for name, render in template.blocks.items()}
+        return template
+
+
+def _whole(render: Callable[[Context], Iterator[str]]) -> Callable[[Context], Iterator[str]]:
+    def whole(context: Context) -> Iterator[str]:
+        yield "".join(render(context))
+
+    return whole
+
+
 class Renderer:
     """The app's Jinja environment with tiered's templates and globals."""
 
@@ -111,6 +142,7 @@ class Renderer:
             lstrip_blocks=True,
             cache_size=1000,
         )
+        self.environment.template_class = _BlockTemplate
         self.environment.globals.update(
             csrf_token=_csrf_token,
             csrf_input=_csrf_input,
