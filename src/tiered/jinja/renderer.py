@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from pathlib import Path
+from types import CodeType
 from typing import Any
 from urllib.parse import urlencode
 
@@ -25,7 +26,7 @@ from jinja2 import (
     Template,
     pass_context,
 )
-from jinja2.runtime import Context
+from jinja2.runtime import BlockReference, Context, Undefined
 from jinja2_fragments import BlockNotFoundError
 from markupsafe import Markup, escape
 
@@ -99,27 +100,44 @@ class _BlockTemplate(Template):
     template around it: a task row in Taskboard's list passes through six generators (the
     ``results`` block, ``board``, ``main``, and three extended templates' roots) on its way to
     the final ``join``. Rendering each block into a string where it is written makes that one
-    generator per piece; the page is the same text and ``super()``, ``self.block()`` and
-    rendering one block alone work as before, since each still calls the block's function.
-    On Taskboard's list page (20 tasks, 24 KiB) it saves about a seventh of the render.
-    Jinja has no option for it; the hook is its own ``_from_namespace``, which makes every
-    template a loader loads.
+    generator per piece: on Taskboard's list page (20 tasks, 24 KiB) a seventh of the render.
+    Jinja has no option for it, so this class wraps the blocks of every template a loader
+    makes (``from_code``), and :class:`_BlockContext` lets ``super()`` find a wrapped block.
+    The text is the same (``tests/tiered/test_renderer_blocks.py`` checks it against Jinja's).
     """
 
     @classmethod
-    def _from_namespace(
-        cls, environment: Environment, namespace: MutableMapping[str, Any], globals: Any
+    def from_code(
+        cls,
+        environment: Environment,
+        code: CodeType,
+        globals: MutableMapping[str, Any],
+        uptodate: Callable[[], bool] | None = None,
     ) -> Template:
-        template = super()._from_namespace(environment, namespace, globals)
+        template = super().from_code(environment, code, globals, uptodate)
         template.blocks = {name: _whole(render) for name, render in template.blocks.items()}
         return template
 
 
-def _whole(render: Callable[[Context], Iterator[str]]) -> Callable[[Context], Iterator[str]]:
+_BlockRender = Callable[[Context], Iterator[str]]
+
+
+def _whole(render: _BlockRender) -> _BlockRender:
     def whole(context: Context) -> Iterator[str]:
         yield "".join(render(context))
 
+    whole.__wrapped__ = render  # type: ignore[attr-defined]
     return whole
+
+
+class _BlockContext(Context):
+    def super(self, name: str, current: _BlockRender) -> BlockReference | Undefined:
+        """``{{ super() }}``: a block's compiled code names itself unwrapped; find its wrapper."""
+        for render in self.blocks.get(name, ()):
+            if getattr(render, "__wrapped__", None) is current:
+                current = render
+                break
+        return Context.super(self, name, current)
 
 
 class Renderer:
@@ -143,6 +161,7 @@ class Renderer:
             cache_size=1000,
         )
         self.environment.template_class = _BlockTemplate
+        self.environment.context_class = _BlockContext
         self.environment.globals.update(
             csrf_token=_csrf_token,
             csrf_input=_csrf_input,

@@ -1,0 +1,90 @@
+"""The renderer renders each block into one string where it is written (``_BlockTemplate``):
+the text must be exactly what Jinja renders, with inheritance, ``super()``, ``self.<block>()``,
+blocks in loops, and one block rendered alone as jinja2-fragments renders it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from jinja2 import Environment, FileSystemLoader
+from jinja2_fragments import render_block
+
+from tiered.asgi.static import StaticAssets
+from tiered.jinja.renderer import Renderer
+
+TEMPLATES = {
+    "layout.html": (
+        "<title>{% block title %}Site{% endblock %}</title>\n"
+        "<main>{% block main %}{% endblock %}</main>\n"
+        "<footer>{{ self.title() }}</footer>\n"
+    ),
+    "base.html": (
+        '{% extends "layout.html" %}'
+        "{% block title %}{{ heading }} · {{ super() }}{% endblock %}"
+        "{% block main %}<h1>{{ heading }}</h1>{% block board %}{% endblock %}{% endblock %}"
+    ),
+    "list.html": (
+        '{% extends "base.html" %}'
+        "{% block board %}<ul>{% for item in items %}"
+        "<li>{% block row scoped %}{{ item }}{% endblock %}</li>"
+        "{% endfor %}</ul>{% block results %}{{ items|length }} <b>{{ note }}</b>{% endblock %}"
+        "{% endblock %}"
+    ),
+}
+CONTEXT = {"heading": "Tasks & more", "items": ["milk", "<script>", "eggs"], "note": "a < b"}
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    for name, source in TEMPLATES.items():
+        (tmp_path / name).write_text(source, encoding="utf-8")
+    return tmp_path
+
+
+@pytest.fixture
+def renderer(folder: Path) -> Renderer:
+    return Renderer([folder], StaticAssets([], "/static"), debug=False)
+
+
+@pytest.fixture
+def jinja(folder: Path) -> Environment:
+    return Environment(
+        loader=FileSystemLoader(str(folder)),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def test_a_page_is_exactly_what_jinja_renders(renderer: Renderer, jinja: Environment) -> None:
+    expected = jinja.get_template("list.html").render(CONTEXT)
+    assert renderer.page("list.html", CONTEXT) == expected
+    assert "<title>Tasks &amp; more · Site</title>" in expected
+    assert "<footer>Tasks &amp; more · Site</footer>" in expected
+    assert "<li>&lt;script&gt;</li>" in expected
+
+
+@pytest.mark.parametrize("block", ["board", "results"])
+def test_a_block_alone_is_what_jinja2_fragments_renders_and_the_page_holds(
+    renderer: Renderer, jinja: Environment, block: str
+) -> None:
+    expected = render_block(jinja, "list.html", block, CONTEXT)
+    assert renderer.block("list.html", block, CONTEXT) == expected
+    assert expected in renderer.page("list.html", CONTEXT)
+
+
+def test_a_scoped_block_alone_reads_its_loop_variable_from_the_context(
+    renderer: Renderer, jinja: Environment
+) -> None:
+    context = {**CONTEXT, "item": "<tea>"}
+    expected = render_block(jinja, "list.html", "row", context)
+    assert renderer.block("list.html", "row", context) == expected == "&lt;tea&gt;"
+
+
+def test_every_block_renders_in_one_piece(renderer: Renderer) -> None:
+    template = renderer.environment.get_template("list.html")
+    context = template.new_context(dict(CONTEXT))
+    pieces = list(template.blocks["board"](context))
+    assert len(pieces) == 1
+    assert pieces[0].startswith("<ul><li>milk</li>")
