@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import itertools
 import os
 import time
@@ -25,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from bench.framework import save_results
+from bench.framework import save_results, stamped
 from tiered.core.capabilities import read_client
 from tiered.core.negotiation import negotiate
 from tiered.core.vary import vary_value
@@ -194,17 +193,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     verdict = "within" if worst < TARGET_US else "OVER"
     print(f"\nslowest warm decision: {worst:.2f} µs — {verdict} the {TARGET_US:g} µs target")
     if not args.no_save:
-        report = {
-            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "load_average_before": round(load_before, 2),
-            "load_average_after": round(os.getloadavg()[0], 2),
-            "seconds": args.seconds,
-            "baseline_us": round(baseline, 2),
-            "baseline": "one bare Starlette JSON request, in-process",
-            "results": rows,
-            "slowest_warm_us": round(worst, 2),
-            "target_us": TARGET_US,
-        }
+        report = stamped(
+            load_before,
+            seconds=args.seconds,
+            baseline_us=round(baseline, 2),
+            baseline="one bare Starlette JSON request, in-process",
+            results=rows,
+            slowest_warm_us=round(worst, 2),
+            target_us=TARGET_US,
+        )
         print(f"Written to {save_results(report, quick=args.quick, part='core_decisions')}")
 
 

@@ -293,21 +293,42 @@ PART_KEYS = ("core_decisions", "flags_telemetry")
 """Part 2's reports, kept under these keys of the same file as the framework's."""
 
 
+def read_results(path: Path) -> dict[str, Any]:
+    """What a results file holds; nothing when it is missing or not JSON."""
+    if path.exists():
+        with contextlib.suppress(ValueError):
+            data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+            return data
+    return {}
+
+
+def write_results(path: Path, data: dict[str, Any]) -> Path:
+    """Write ``data`` to ``path`` (in ``bench/results/``); the path, relative when it can be."""
+    RESULTS.mkdir(exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+
+
+def stamped(load_before: float, **fields: Any) -> dict[str, Any]:
+    """A part's report: the time, the load average before and now, then ``fields``."""
+    return {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "load_average_before": round(load_before, 2),
+        "load_average_after": round(_load_average(), 2),
+        **fields,
+    }
+
+
 def save_results(report: dict[str, Any], *, quick: bool, part: str | None = None) -> Path:
     """Write to today's ``bench/results/<date>.json``: the framework's report at the top level
     (``part`` None), or part 2's under its key, keeping every other part the file holds."""
-    RESULTS.mkdir(exist_ok=True)
     path = results_path(quick)
-    data: dict[str, Any] = {}
-    if path.exists():
-        with contextlib.suppress(ValueError):
-            data = json.loads(path.read_text(encoding="utf-8"))
+    data = read_results(path)
     if part is None:
         data = {**{key: data[key] for key in PART_KEYS if key in data}, **report}
     else:
         data[part] = report
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return path.relative_to(Path.cwd()) if path.is_relative_to(Path.cwd()) else path
+    return write_results(path, data)
 
 
 def _load_average() -> float:

@@ -52,6 +52,8 @@ from bench.framework import (
     _load_average,
     _versions,
     parse_wrk,
+    read_results,
+    write_results,
 )
 
 DbKind = Literal["sqlite", "postgresql"]
@@ -682,12 +684,8 @@ def save_part(part: str, report: dict[str, Any], *, quick: bool = False) -> Path
     """Write one part's report into today's ``bench/results/<date>-app.json`` (quick runs:
     ``<date>-app-quick.json``, so they never replace a full run's figures), keeping the other
     parts already there (each part carries its own date, machine load and settings)."""
-    RESULTS.mkdir(exist_ok=True)
     path = results_path(quick)
-    data: dict[str, Any] = {}
-    if path.exists():
-        with contextlib.suppress(ValueError):
-            data = json.loads(path.read_text(encoding="utf-8"))
+    data = read_results(path)
     data.update(
         date=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         cpu=_cpu_model(),
@@ -695,7 +693,7 @@ def save_part(part: str, report: dict[str, Any], *, quick: bool = False) -> Path
         versions=versions(),
     )
     data[part] = report
-    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_results(path, data)
     return path
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import datetime
 import os
 import statistics
 import tempfile
@@ -36,7 +35,7 @@ from pydantic import BaseModel
 from starlette.requests import Request
 
 import tiered
-from bench.framework import save_results
+from bench.framework import save_results, stamped
 from tiered import FlagDefinition, Flags, Rule, Telemetry, TieredSettings
 
 CHROME = (
@@ -240,15 +239,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     load_before = os.getloadavg()[0]
     rows = asyncio.run(run(args.seconds, args.rounds))
     if not args.no_save:
-        report = {
-            "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "load_average_before": round(load_before, 2),
-            "load_average_after": round(os.getloadavg()[0], 2),
-            "seconds": args.seconds,
-            "rounds": args.rounds,
-            "flags_per_request": 3,
-            "results": rows,
-        }
+        report = stamped(
+            load_before,
+            seconds=args.seconds,
+            rounds=args.rounds,
+            flags_per_request=len(FLAG_KEYS),
+            results=rows,
+        )
         print(f"Written to {save_results(report, quick=args.quick, part='flags_telemetry')}")
 
 
