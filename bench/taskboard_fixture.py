@@ -105,20 +105,12 @@ def postgres_available() -> bool:
         return False
 
 
-def _postgres(statement: str) -> None:
-    import psycopg
-
-    with psycopg.connect(POSTGRES_ADMIN, autocommit=True, connect_timeout=5) as connection:
-        connection.execute(statement.encode())
-
-
-def _vacuum_analyze(url: str) -> None:
-    """What PostgreSQL's autovacuum would do in the background after the seed's 100,000 inserts,
-    done before anything is measured, so it never shares the cores with a measured run."""
+def _postgres(statement: str, url: str = POSTGRES_ADMIN) -> None:
+    """Run ``statement`` outside a transaction (as CREATE DATABASE and VACUUM must be)."""
     import psycopg
 
     with psycopg.connect(url, autocommit=True, connect_timeout=5) as connection:
-        connection.execute(b"VACUUM ANALYZE")
+        connection.execute(statement.encode())
 
 
 @contextlib.contextmanager
@@ -161,9 +153,11 @@ def seeded_databases(
                 if process.wait() != 0:
                     log_text = (database.data_dir / "seed.log").read_text(errors="replace")
                     raise SystemExit(f"taskboard seed failed on {kind}:\n{log_text[-2000:]}")
-                if kind == "postgresql":
-                    _vacuum_analyze(database.url)
                 seconds = time.monotonic() - started
+                if kind == "postgresql":
+                    # What autovacuum would do in the background after the seed's inserts, done
+                    # before anything is measured, so it never shares the cores with a run.
+                    _postgres("VACUUM ANALYZE", database.url)
                 seeded[kind] = SeededDatabase(
                     kind, database.url, database.data_dir, database.secret_key, seconds
                 )
