@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 import pytest
 from argon2 import PasswordHasher
 from markupsafe import escape
-from sqlalchemy import select
+from sqlalchemy import select, update
 from starlette.testclient import TestClient
 
 from taskboard.accounts import service
@@ -18,6 +19,7 @@ from tests.taskboard.conftest import (
     WAYS,
     Account,
     db_all,
+    db_run,
     log_in_only,
     page_csrf,
     submit,
@@ -197,6 +199,20 @@ def test_log_out_ends_the_session(client: TestClient, alice: Account, way: str) 
     assert client.get("/settings", follow_redirects=False).status_code == 303
     use_session_cookie(client, cookie)
     assert client.get("/settings", follow_redirects=False).status_code == 303
+
+
+def test_an_expired_session_logs_nobody_in_and_is_deleted(
+    client: TestClient, alice: Account
+) -> None:
+    log_in_only(client, alice)
+    assert client.get("/settings", follow_redirects=False).status_code == 200
+    past = datetime.now(UTC) - timedelta(seconds=1)
+    db_run(client, update(StoredSession).values(expires_at=past))
+
+    response = client.get("/settings", follow_redirects=False)
+
+    assert (response.status_code, response.headers["location"]) == (303, "/login?next=%2Fsettings")
+    assert alice.user.id not in _session_users(client)
 
 
 def test_the_header_offers_log_out_to_a_logged_in_person(

@@ -53,16 +53,15 @@ class SqlSessionStore:
         """The session's data; its user comes in the same query (see :func:`user_of_session`)."""
         async with self._database.sessionmaker() as db:
             row = (await db.execute(_SESSION_AND_USER, {"session_id": session_id})).first()
-            if row is None:
-                return None
-            raw, expires_at, user = row
-            if aware(expires_at) < datetime.now(UTC):
-                await db.execute(delete(StoredSession).where(StoredSession.id == session_id))
-                await db.commit()
-                return None
-            _session_user.set(user)
-            data: dict[str, Any] = json.loads(raw)
-            return data
+        if row is None:
+            return None
+        raw, expires_at, user = row
+        if aware(expires_at) < datetime.now(UTC):
+            await self.delete(session_id)
+            return None
+        _session_user.set(user)
+        data: dict[str, Any] = json.loads(raw)
+        return data
 
     async def save(self, session_id: str, data: dict[str, Any], max_age: int) -> None:
         user_id = data.get(SESSION_USER_KEY)
