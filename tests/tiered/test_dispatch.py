@@ -438,6 +438,17 @@ def _scope(path: str, **extra: Any) -> dict[str, Any]:
     return {"type": "http", "method": "GET", "path": path, "root_path": "", **extra}
 
 
+def _app_with_x() -> FastAPI:
+    """An app with one ``tiered.route``, at ``/x``."""
+    app = FastAPI()
+
+    @tiered.route(app, "/x")
+    async def x() -> dict[str, str]:
+        return {}
+
+    return app
+
+
 def _dispatch(app: Starlette) -> DirectDispatch:
     dispatch = DirectDispatch(app.router, direct_endpoint)
     assert dispatch.bind(ExceptionMiddleware(app.router))
@@ -457,12 +468,7 @@ def test_direct_dispatch_needs_the_router_right_below_the_exception_middleware()
 
 
 def test_fastapis_own_telemetry_keeps_its_router() -> None:
-    app = FastAPI()
-
-    @tiered.route(app, "/x")
-    async def x() -> dict[str, str]:
-        return {}
-
+    app = _app_with_x()
     dispatch = _dispatch(app)
 
     assert dispatch.match(_scope("/x")) is not None
@@ -470,12 +476,7 @@ def test_fastapis_own_telemetry_keeps_its_router() -> None:
 
 
 def test_a_route_replaced_in_place_is_not_answered_by_its_old_endpoint() -> None:
-    app = FastAPI()
-
-    @tiered.route(app, "/x")
-    async def x() -> dict[str, str]:
-        return {}
-
+    app = _app_with_x()
     dispatch = _dispatch(app)
     assert dispatch.match(_scope("/x")) is not None
 
@@ -485,12 +486,7 @@ def test_a_route_replaced_in_place_is_not_answered_by_its_old_endpoint() -> None
 
 
 def test_a_route_under_a_root_path_is_matched_without_it() -> None:
-    app = FastAPI()
-
-    @tiered.route(app, "/x")
-    async def x() -> dict[str, str]:
-        return {}
-
+    app = _app_with_x()
     scope = _scope("/prefix/x", root_path="/prefix")
 
     assert _dispatch(app).match(scope) is not None
