@@ -114,9 +114,10 @@ class Flags:
         With tiered's own provider, and nothing the OpenFeature client would add to an
         evaluation (hooks; an API, transaction or client evaluation context), tiered's provider
         is asked directly: the client's machinery (a hook context per hook list, four context
-        merges, metadata) costs ~40 µs a flag, ten times the evaluation itself. Whatever is
-        registered with OpenFeature, or any other provider, goes through the client, and so
-        does an answer with an error, so errors are reported the OpenFeature way.
+        merges, metadata) costs about 22 µs a flag on the bench machine (three flags add 141 µs
+        to a request through the client, 75 µs directly). Whatever is registered with
+        OpenFeature, or any other provider, goes through the client, and so does an answer with
+        an error, so errors are reported the OpenFeature way.
         """
         if self._direct():
             try:
