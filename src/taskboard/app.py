@@ -42,6 +42,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings.from_environ()
     database = Database(settings.database_url)
     flags = admin_views.build_flags(database)
+    # Shared by every instance when Redis is there, so one form posted to two makes one task.
+    idempotency = (
+        tiered.RedisIdempotencyStore(settings.redis_url, prefix="taskboard:idempotency")
+        if settings.redis_url
+        else tiered.MemoryIdempotencyStore()
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -57,6 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             gc.unfreeze()
+            if isinstance(idempotency, tiered.RedisIdempotencyStore):
+                await idempotency.aclose()
             await database.dispose()
 
     app = FastAPI(title="Taskboard", version="1", lifespan=lifespan)
@@ -72,8 +80,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             debug=settings.debug,
             template_dirs=tuple(str(d) for d in TEMPLATE_DIRS if d.is_dir()),
             static_dirs=(str(PACKAGE / "static"),),
+            trusted_proxies=settings.trusted_proxies,
+            trusted_origins=settings.trusted_origins,
         ),
         session_store=ResilientSessionStore(SqlSessionStore(database)),
+        idempotency_store=idempotency,
         telemetry=telemetry,
         flags=flags,
     )

@@ -1,16 +1,25 @@
 """Taskboard's settings, read from the environment once at start-up.
 
-==================  ==============================================================================
-``DATABASE_URL``    ``postgresql://user@host:port/db`` or ``sqlite:///path``; default: a SQLite file
-                    in the data directory. The app picks its own async driver.
-``TASKBOARD_DATA``  the data directory (default ``var/``): the SQLite file and a generated secret
-``SECRET_KEY``      signs cookies and tokens (``TIERED_SECRET_KEY`` works too); default: a random
-                    key generated once and kept in the data directory
-``REDIS_URL``       rate limits and telemetry shared by every process (default: in memory, per
-                    process)
-``METRICS_TOKEN``   the bearer token ``/metrics`` answers to; unset means ``/metrics`` is a 404
-``DEBUG``           ``1`` shows tracebacks on error pages; never in production
-==================  ==============================================================================
+=========================  =======================================================================
+``DATABASE_URL``           ``postgresql://user@host:port/db`` or ``sqlite:///path``; default: a
+                           SQLite file in the data directory. The app picks its own async driver.
+``TASKBOARD_DATA``         the data directory (default ``var/``): the SQLite file and a generated
+                           secret
+``SECRET_KEY``             signs cookies and tokens (``TIERED_SECRET_KEY`` works too); default: a
+                           random key generated once and kept in the data directory
+``REDIS_URL``              rate limits, duplicate-submission keys and telemetry shared by every
+                           process and instance (default: in memory, per process)
+``METRICS_TOKEN``          the bearer token ``/metrics`` answers to; unset means ``/metrics`` is a
+                           404
+``FORWARDED_ALLOW_IPS``    the proxies in front (addresses or networks, comma-separated; ``*`` for
+                           any): only their ``X-Forwarded-For``/``-Proto``/``-Host`` are believed,
+                           for the client's address (log-in limits), https (``Secure`` cookies,
+                           HSTS) and the origin forms must come from. Default: none; every such
+                           header is ignored
+``TRUSTED_ORIGINS``        other origins allowed to post forms here (``https://admin.example.org``,
+                           comma-separated); the app's own public origin needs no entry
+``DEBUG``                  ``1`` shows tracebacks on error pages; never in production
+=========================  =======================================================================
 
 ``OTEL_EXPORTER_OTLP_ENDPOINT`` (OpenTelemetry's own name) names an OTLP/HTTP collector, such as
 ``http://collector:4318``: each request is then traced, with tiered's tier, reasons and
@@ -41,9 +50,18 @@ class Settings:
     metrics_token: str | None = None
     otel_endpoint: str | None = None
     """OpenTelemetry's ``OTEL_EXPORTER_OTLP_ENDPOINT``: where traces go; ``None``: no tracing."""
+    trusted_proxies: tuple[str, ...] = ()
+    """``FORWARDED_ALLOW_IPS``: see ``tiered.TieredSettings.trusted_proxies``."""
+    trusted_origins: tuple[str, ...] = ()
+    """``TRUSTED_ORIGINS``: see ``tiered.TieredSettings.trusted_origins``."""
     data_dir: Path = Path("var")
-    login_attempts: str = "5/minute"
-    """The login rate limit, per account and per client address (the limits library's syntax)."""
+    login_failures_per_address: str = "10/minute"
+    """Failed log-ins one client address may make (the limits library's syntax; ``;`` joins)."""
+    login_failures_per_account: str = "5/minute;100/hour"
+    """Failed log-ins to one account from browsers without its device cookie (OWASP ASVS: at
+    most 100 an hour)."""
+    login_failures_per_device: str = "5/minute;100/hour"
+    """Failed log-ins to one account from one browser that logged in to it before."""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -63,6 +81,8 @@ class Settings:
             redis_url=env.get("REDIS_URL") or None,
             metrics_token=env.get("METRICS_TOKEN") or None,
             otel_endpoint=env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or None,
+            trusted_proxies=_listed(env.get("FORWARDED_ALLOW_IPS", "")),
+            trusted_origins=_listed(env.get("TRUSTED_ORIGINS", "")),
             data_dir=data_dir,
         )
 
@@ -88,6 +108,11 @@ def async_database_url(url: str) -> str:
 def sync_database_url(async_url: str) -> str:
     """The same database with a synchronous driver, for Alembic."""
     return async_url.replace("+inline", "", 1)
+
+
+def _listed(raw: str) -> tuple[str, ...]:
+    """A comma-separated environment variable's items."""
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
 
 
 def _stored_secret(data_dir: Path) -> str:

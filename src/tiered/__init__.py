@@ -19,8 +19,13 @@ Example::
         return Greeting(name=name)
 """
 
-from tiered.asgi.context import Flash, client_of, flash, session_of
-from tiered.asgi.idempotency import IdempotencyStore, MemoryIdempotencyStore, StoredResponse
+from tiered.asgi.context import Flash, client_of, flash, get_cookie, session_of, set_cookie
+from tiered.asgi.idempotency import (
+    IdempotencyStore,
+    MemoryIdempotencyStore,
+    RedisIdempotencyStore,
+    StoredResponse,
+)
 from tiered.asgi.runtime import Runtime
 from tiered.asgi.sessions import MemorySessionStore, Session, SessionStore
 from tiered.core.capabilities import Client, HtmxRequest, read_client
@@ -92,6 +97,7 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "Reason",
+    "RedisIdempotencyStore",
     "RedisTelemetryStore",
     "Representation",
     "Rule",
@@ -116,11 +122,13 @@ __all__ = [
     "flag",
     "flash",
     "form",
+    "get_cookie",
     "install",
     "negotiate",
     "read_body",
     "read_client",
     "route",
     "session_of",
+    "set_cookie",
     "view",
 ]

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from tiered.core.errors import ImproperlyConfigured
+from tiered.core.forwarding import TrustedProxies
 from tiered.core.tiers import DEFAULT_POLICY, TierPolicy
 from tiered.core.versions import JsonVersions
 
@@ -55,7 +56,14 @@ class TieredSettings:
     """Seconds a session lives without being used."""
 
     secure_cookies: bool | None = None
-    """Mark cookies ``Secure``. ``None``: when the request came over https."""
+    """Mark cookies ``Secure`` (and name them with the ``__Host-`` prefix). ``None``: when the
+    request came over https, as the client saw it (see ``trusted_proxies``)."""
+
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses and networks (``127.0.0.1``, ``10.0.0.0/8``, ``*``) of the proxies in front of
+    the app. Only a connection from one of them has its ``X-Forwarded-For``, ``-Proto`` and
+    ``-Host`` believed, and so decides the client's address, the scheme (``Secure`` cookies,
+    HSTS) and the origin the CSRF check expects; from anyone else they are ignored."""
 
     csrf_max_age: int = 12 * 3600
     """Seconds a form's CSRF token stays valid; an older form is re-shown with its input kept."""
@@ -112,6 +120,7 @@ class TieredSettings:
                     f"{name} is {value!r}; expected a path that starts with '/' and does not end "
                     "with one, like '/static'."
                 )
+        TrustedProxies.parse(self.trusted_proxies)  # raises ImproperlyConfigured with the fix
         for origin in self.trusted_origins:
             if not origin.startswith(("http://", "https://")) or origin.count("/") != 2:
                 raise ImproperlyConfigured(
@@ -130,7 +139,8 @@ class TieredSettings:
         """Settings from ``TIERED_*`` environment variables, then ``overrides``.
 
         Reads ``TIERED_SECRET_KEY``, ``TIERED_DEBUG`` (``1``/``true``/``yes``),
-        ``TIERED_MAX_BODY_BYTES`` and ``TIERED_TRUSTED_ORIGINS`` (comma-separated).
+        ``TIERED_MAX_BODY_BYTES``, ``TIERED_TRUSTED_ORIGINS`` and ``TIERED_TRUSTED_PROXIES``
+        (both comma-separated).
         """
         env = os.environ if environ is None else environ
         values: dict[str, Any] = {}
@@ -147,9 +157,14 @@ class TieredSettings:
                     f"TIERED_MAX_BODY_BYTES is {raw!r}; expected a whole number of bytes, "
                     "like 1048576."
                 ) from None
-        if "TIERED_TRUSTED_ORIGINS" in env:
-            values["trusted_origins"] = tuple(
-                o.strip() for o in env["TIERED_TRUSTED_ORIGINS"].split(",") if o.strip()
-            )
+        for name in ("trusted_origins", "trusted_proxies"):
+            listed = env.get(f"TIERED_{name.upper()}")
+            if listed is not None:
+                values[name] = comma_separated(listed)
         values.update(overrides)
         return cls(**values)
+
+
+def comma_separated(raw: str) -> tuple[str, ...]:
+    """``"a, b,,c"`` as ``("a", "b", "c")``: how lists are written in environment variables."""
+    return tuple(item.strip() for item in raw.split(",") if item.strip())

@@ -1,4 +1,5 @@
-"""The log-in rate limit: 429, Retry-After and a page that says when; per account and address."""
+"""The log-in rate limit: only failures count, per address and per account or device, and the
+owner of an account still gets in from a browser that logged in before while someone guesses."""
 
 from __future__ import annotations
 
@@ -6,37 +7,64 @@ import os
 import re
 import socket
 import uuid
+from collections.abc import Iterator
 from dataclasses import replace
 from urllib.parse import urlsplit
 
 import pytest
-from limits.aio.storage import MemoryStorage, RedisStorage
+from fastapi import FastAPI
+from httpx2 import Response
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
 from taskboard.accounts.models import ApiToken
-from taskboard.accounts.ratelimit import NAMESPACE, LoginLimiter, build_limiter
+from taskboard.accounts.ratelimit import DEVICE_COOKIE, LoginLimiter, build_limiter
+from taskboard.app import create_app
 from taskboard.settings import Settings
-from tests.taskboard.conftest import PASSWORD, Account, db_all, submit
+from tests.taskboard.conftest import PASSWORD, Account, db_all, page_csrf, submit
 from tiered import ImproperlyConfigured, TooManyRequests
 
-WRONG = {"email": "alice@example.org", "password": "wrong password"}
+WRONG = "wrong password"
 
 pytestmark = pytest.mark.usefixtures("fast_hashing")
 
 
-def _fail_five_times(client: TestClient) -> None:
-    for _ in range(5):
-        assert submit(client, "form", "/login", WRONG).status_code == 422
+@pytest.fixture
+def app(settings: Settings) -> FastAPI:
+    """Taskboard behind a proxy it trusts, so each test names the client's address."""
+    return create_app(replace(settings, trusted_proxies=("*",)))
 
 
-def test_past_the_limit_log_in_is_a_429_page_that_says_when(
+@pytest.fixture
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app, base_url="http://127.0.0.1:8000") as test_client:
+        yield test_client
+
+
+def log_in(client: TestClient, email: str, password: str, address: str = "203.0.113.1") -> Response:
+    """A plain form log-in from ``address`` (as the proxy reports it)."""
+    token = page_csrf(client)
+    return client.post(
+        "/login",
+        data={"csrf_token": token, "email": email, "password": password},
+        headers={"X-Forwarded-For": address},
+        follow_redirects=False,
+    )
+
+
+def _fail(client: TestClient, email: str, times: int, address: str = "203.0.113.1") -> None:
+    for _ in range(times):
+        assert log_in(client, email, WRONG, address).status_code == 422
+
+
+def test_past_the_account_limit_log_in_is_a_429_page_that_says_when(
     client: TestClient, alice: Account
 ) -> None:
-    _fail_five_times(client)
+    _fail(client, alice.email, 5)
 
-    # Even the right password is refused until the window has moved on.
-    response = submit(client, "form", "/login", {"email": alice.email, "password": PASSWORD})
+    # From a browser that never logged in to alice, even the right password waits.
+    response = log_in(client, alice.email, PASSWORD, "198.51.100.7")
 
     assert response.status_code == 429
     retry_after = int(response.headers["retry-after"])
@@ -44,18 +72,21 @@ def test_past_the_limit_log_in_is_a_429_page_that_says_when(
     html = response.text
     assert "<h1>Too many attempts</h1>" in html
     assert re.search(
-        r"Too many log-in attempts\. Try again in \d+ seconds \(\d\d:\d\d:\d\d UTC\)", html
+        r"Too many failed log-in attempts\. Try again in \d+ seconds \(\d\d:\d\d:\d\d UTC\)",
+        html,
     )
+    assert "from browsers it has not logged in from before" in html
     assert "session" not in (response.headers.get("set-cookie") or "")
 
 
 def test_the_429_is_a_fragment_for_htmx_and_a_problem_for_json(
     client: TestClient, alice: Account
 ) -> None:
-    _fail_five_times(client)
+    _fail(client, alice.email, 5)
+    wrong = {"email": alice.email, "password": WRONG}
 
-    enhanced = submit(client, "enhanced", "/login", WRONG)
-    as_json = submit(client, "json", "/login", WRONG)
+    enhanced = submit(client, "enhanced", "/login", wrong)
+    as_json = submit(client, "json", "/login", wrong)
     api = client.post(
         "/api/tokens",
         json={"email": alice.email, "password": PASSWORD},
@@ -64,7 +95,7 @@ def test_the_429_is_a_fragment_for_htmx_and_a_problem_for_json(
 
     assert enhanced.status_code == 429
     assert enhanced.text.startswith('<div class="problem" role="alert" id="problem"')
-    assert "Retry-After" in enhanced.headers or "retry-after" in enhanced.headers
+    assert "retry-after" in enhanced.headers
     for response in (as_json, api):
         assert response.status_code == 429
         assert response.headers["content-type"] == "application/problem+json"
@@ -74,48 +105,135 @@ def test_the_429_is_a_fragment_for_htmx_and_a_problem_for_json(
     assert db_all(client, select(ApiToken)) == []
 
 
+def test_correct_log_ins_never_count(client: TestClient, alice: Account) -> None:
+    """Behind the proxy, many people log in from one office address: none is refused."""
+    for _ in range(15):
+        client.cookies.clear()
+        assert log_in(client, alice.email, PASSWORD, "192.0.2.50").status_code == 303
+
+
 def test_the_limit_is_per_address_too(client: TestClient, alice: Account) -> None:
-    """Five different emails from one address use up that address's attempts."""
-    for n in range(5):
-        fields = {"email": f"guess{n}@example.org", "password": "wrong password"}
-        assert submit(client, "form", "/login", fields).status_code == 422
+    """Ten failures across many emails from one address spend that address's allowance."""
+    for n in range(10):
+        _fail(client, f"guess{n}@example.org", 1, "203.0.113.66")
 
-    response = submit(client, "form", "/login", {"email": alice.email, "password": PASSWORD})
+    refused = log_in(client, alice.email, PASSWORD, "203.0.113.66")
+    elsewhere = log_in(client, alice.email, PASSWORD, "203.0.113.67")
 
-    assert response.status_code == 429
+    assert refused.status_code == 429
+    assert "from this address" in refused.text
+    assert elsewhere.status_code == 303
 
 
-def test_the_limit_comes_from_the_settings(settings: Settings) -> None:
-    limiter = build_limiter(replace(settings, login_attempts="2/hour"))
+def test_the_owner_gets_in_from_a_known_browser_while_someone_guesses(
+    client: TestClient, alice: Account
+) -> None:
+    first = log_in(client, alice.email, PASSWORD, "198.51.100.7")
+    assert first.status_code == 303
+    device = client.cookies[DEVICE_COOKIE]
+    assert f"{DEVICE_COOKIE}=" in first.headers["set-cookie"]
+    client.cookies.clear()
 
-    assert (limiter.item.amount, limiter.item.GRANULARITY.name) == (2, "hour")
+    # Someone else guesses alice's password from several addresses until the account is spent.
+    for address in ("203.0.113.10", "203.0.113.11"):
+        _fail(client, alice.email, 2, address)
+    _fail(client, alice.email, 1, "203.0.113.12")
+    assert log_in(client, alice.email, WRONG, "203.0.113.13").status_code == 429
+    assert log_in(client, alice.email, PASSWORD, "203.0.113.14").status_code == 429
+
+    client.cookies.clear()
+    client.cookies.set(DEVICE_COOKIE, device)
+    owner = log_in(client, alice.email, PASSWORD, "198.51.100.7")
+
+    assert owner.status_code == 303
+    assert owner.headers["location"] == "/tasks"
+
+
+def test_a_device_cookie_that_fails_too_often_is_refused_too(
+    client: TestClient, alice: Account
+) -> None:
+    assert log_in(client, alice.email, PASSWORD).status_code == 303
+    client.post("/logout", data={"csrf_token": page_csrf(client, "/logout")})
+
+    _fail(client, alice.email, 5, "198.51.100.8")
+    refused = log_in(client, alice.email, PASSWORD, "198.51.100.8")
+
+    assert refused.status_code == 429
+    assert "from this browser to this account" in refused.text
+
+
+def test_a_device_cookie_for_another_account_or_forged_counts_for_nothing(
+    client: TestClient, alice: Account, bob: Account
+) -> None:
+    assert log_in(client, bob.email, PASSWORD).status_code == 303
+    bobs_device = client.cookies[DEVICE_COOKIE]
+    client.cookies.clear()
+    _fail(client, alice.email, 5, "203.0.113.20")
+
+    for cookie in (bobs_device, "forged.value"):
+        client.cookies.clear()
+        client.cookies.set(DEVICE_COOKIE, cookie)
+        assert log_in(client, alice.email, PASSWORD, "198.51.100.9").status_code == 429
+
+
+def test_the_limits_come_from_the_settings(settings: Settings) -> None:
+    limiter = build_limiter(replace(settings, login_failures_per_account="2/hour;30/day"))
+
+    assert [(i.amount, i.GRANULARITY.name) for i in limiter.limits["account"]] == [
+        (2, "hour"),
+        (30, "day"),
+    ]
     assert isinstance(limiter.storage, MemoryStorage)
-    with pytest.raises(ImproperlyConfigured, match="'lots'"):
-        build_limiter(replace(settings, login_attempts="lots"))
+    with pytest.raises(ImproperlyConfigured, match="login_failures_per_address = 'lots'"):
+        build_limiter(replace(settings, login_failures_per_address="lots"))
     with pytest.raises(ImproperlyConfigured, match="not a Redis URL"):
         build_limiter(replace(settings, redis_url="memcached://localhost"))
 
 
 async def _exercise(limiter: LoginLimiter, prefix: str) -> None:
-    """Per account and per address, and a success clears only the account's count."""
+    """Failures count per address and per account; a device is counted on its own."""
     account, other = f"{prefix}a@example.org", f"{prefix}b@example.org"
     here, there, elsewhere = f"{prefix}-1", f"{prefix}-2", f"{prefix}-3"
+    device = limiter.device(account, limiter.issue_device(account))
+    assert device is not None
     for _ in range(3):
-        await limiter.attempt(account, here)
+        await limiter.check(account, here, None)
+        await limiter.failed(account, here, None)
     with pytest.raises(TooManyRequests) as raised:
-        await limiter.attempt(account, there)  # the account is spent, from any address
+        await limiter.check(account, there, None)  # the account is spent, from any address
     assert 1 <= raised.value.retry_after_seconds <= 60
+    await limiter.check(account, there, device)  # but not for the owner's browser
     with pytest.raises(TooManyRequests):
-        await limiter.attempt(other, here)  # and so is the address, for any account
-    await limiter.attempt(other, elsewhere)
+        await limiter.check(other, here, None)  # and the address is spent, for any account
+    await limiter.check(other, elsewhere, None)
 
-    await limiter.succeeded(account)
-    await limiter.attempt(account, elsewhere)  # the account's count starts afresh
+
+def _limiter(storage: Storage) -> LoginLimiter:
+    return LoginLimiter(
+        storage,
+        secret_key="k" * 40,
+        per_address="3/minute",
+        per_account="3/minute",
+        per_device="3/minute",
+    )
 
 
 @pytest.mark.anyio
-async def test_attempts_count_per_account_and_per_address_in_memory() -> None:
-    await _exercise(LoginLimiter("3/minute", MemoryStorage()), "mem")
+async def test_failures_count_per_account_and_per_address_in_memory() -> None:
+    await _exercise(_limiter(MemoryStorage()), "mem")
+
+
+@pytest.mark.anyio
+async def test_a_redis_that_does_not_answer_falls_back_to_memory(settings: Settings) -> None:
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        limiter = build_limiter(replace(settings, redis_url=f"redis://127.0.0.1:{port}/0"))
+        limiter = LoginLimiter(
+            limiter.storage, secret_key="k" * 40, per_address="3/minute", per_account="3/minute"
+        )
+        await _exercise(limiter, "down")
 
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL") or "redis://127.0.0.1:6379/0"
@@ -136,17 +254,13 @@ def _redis_up() -> bool:
 async def test_attempts_are_shared_through_redis_when_configured(settings: Settings) -> None:
     limiter = build_limiter(replace(settings, redis_url=REDIS_URL))
     assert isinstance(limiter.storage, RedisStorage)
-    limiter = LoginLimiter("3/minute", limiter.storage)
+    limiter = _limiter(limiter.storage)
     # A second limiter on the same Redis (another process, say) sees the same counts.
-    twin = LoginLimiter("3/minute", limiter.storage)
+    twin = _limiter(limiter.storage)
     prefix = uuid.uuid4().hex[:8]
     try:
         await _exercise(limiter, prefix)
         with pytest.raises(TooManyRequests):
-            await twin.attempt(f"{prefix}b@example.org", f"{prefix}-1")
-    finally:
-        for kind, value in [("account", f"{prefix}{x}@example.org") for x in "ab"] + [
-            ("address", f"{prefix}-{n}") for n in (1, 2, 3)
-        ]:
-            await limiter.storage.clear(limiter.item.key_for(NAMESPACE, kind, value))
+            await twin.check(f"{prefix}b@example.org", f"{prefix}-1", None)
+    finally:  # the keys are the run's own (its prefix) and expire within the minute
         await limiter.aclose()

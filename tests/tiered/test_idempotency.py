@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import os
 import re
+import socket
+import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import anyio
 import httpx2
+import pytest
 from fastapi import FastAPI
 from starlette.testclient import TestClient
 
 import tiered
-from tests.conftest import NotesApp, hidden_value
+from tests.conftest import NotesApp, build_notes_app, hidden_value
 
 
 def test_resubmitting_a_form_with_the_same_key_creates_once(notes_app: NotesApp) -> None:
@@ -137,3 +142,94 @@ def test_every_form_of_a_page_has_its_own_key(tmp_path: Path) -> None:
 
     assert len(keys) == len(set(keys)) == 6
     assert len(tokens) == 2  # one CSRF token per response, whatever its number of forms
+
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL") or "redis://127.0.0.1:6379/0"
+"""The Redis that .ci/run starts (TEST_REDIS_URL), else the usual local one."""
+
+
+def _redis_up() -> bool:
+    address = urlsplit(REDIS_URL)
+    try:
+        socket.create_connection((address.hostname, address.port or 6379), timeout=0.5).close()
+    except OSError:
+        return False
+    return True
+
+
+needs_redis = pytest.mark.skipif(
+    not _redis_up() and not os.environ.get("CI"), reason=f"no Redis at {REDIS_URL}"
+)
+
+
+def _instance(tmp_path: Path, name: str, prefix: str) -> NotesApp:
+    """One instance of the notes app, with its keys in the shared Redis."""
+    folder = tmp_path / name
+    folder.mkdir()
+    notes = build_notes_app(folder)
+    runtime = notes.app.state.tiered
+    runtime.idempotency = tiered.RedisIdempotencyStore(REDIS_URL, prefix=prefix)
+    return notes
+
+
+@needs_redis
+def test_one_key_posted_to_two_instances_creates_once(tmp_path: Path) -> None:
+    prefix = f"test:{uuid.uuid4().hex}"
+    first_app, second_app = _instance(tmp_path, "a", prefix), _instance(tmp_path, "b", prefix)
+    headers = {"Accept": "application/json", "Authorization": "Bearer abc", "Idempotency-Key": "k1"}
+
+    with TestClient(first_app.app) as one, TestClient(second_app.app) as two:
+        first = one.post("/notes", json={"title": "Eggs"}, headers=headers)
+        second = two.post("/notes", json={"title": "Eggs"}, headers=headers)
+
+    assert first.status_code == second.status_code == 201
+    assert second.json() == first.json() == {"id": 1, "title": "Eggs", "count": 1}
+    assert second.headers["location"] == "/notes/1"
+    assert (first_app.calls, second_app.calls) == (1, 0)
+
+
+@needs_redis
+@pytest.mark.anyio
+async def test_a_repeat_waits_for_the_first_instance_to_finish() -> None:
+    prefix = f"test:{uuid.uuid4().hex}"
+    first = tiered.RedisIdempotencyStore(REDIS_URL, prefix=prefix, poll_seconds=0.01)
+    second = tiered.RedisIdempotencyStore(REDIS_URL, prefix=prefix, poll_seconds=0.01)
+    kept = tiered.StoredResponse(303, (("location", "/notes/1"),), b"")
+    try:
+        assert await first.claim("k", 60) is None
+        async with anyio.create_task_group() as tasks:
+            waited: list[tiered.StoredResponse | None] = []
+
+            async def repeat() -> None:
+                waited.append(await second.claim("k", 60))
+
+            tasks.start_soon(repeat)
+            await anyio.sleep(0.05)
+            assert waited == []  # still waiting for the first
+            await first.complete("k", kept, 60)
+        assert waited == [kept]
+
+        assert await first.claim("failed", 60) is None
+        await first.release("failed")
+        assert await second.claim("failed", 60) is None  # a failed first try frees the key
+    finally:
+        await first.aclose()
+        await second.aclose()
+
+
+@pytest.mark.anyio
+async def test_a_redis_that_does_not_answer_falls_back_to_this_process(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with socket.socket() as silent:  # accepts connections, never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+        store = tiered.RedisIdempotencyStore(url, timeout_seconds=0.2)
+        kept = tiered.StoredResponse(201, (), b"{}")
+        with anyio.fail_after(3):
+            assert await store.claim("k", 60) is None
+            await store.complete("k", kept, 60)
+            assert await store.claim("k", 60) == kept  # remembered in memory meanwhile
+        await store.aclose()
+    assert "duplicate submissions are caught within each process only" in caplog.text

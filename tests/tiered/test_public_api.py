@@ -39,6 +39,7 @@ PUBLIC_NAMES = [
     "NotFound",
     "PayloadTooLarge",
     "Reason",
+    "RedisIdempotencyStore",
     "RedisTelemetryStore",
     "Representation",
     "Rule",
@@ -63,12 +64,14 @@ PUBLIC_NAMES = [
     "flag",
     "flash",
     "form",
+    "get_cookie",
     "install",
     "negotiate",
     "read_body",
     "read_client",
     "route",
     "session_of",
+    "set_cookie",
     "view",
 ]
 

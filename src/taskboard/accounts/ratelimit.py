@@ -1,30 +1,47 @@
-"""The log-in rate limit: so many attempts per account and per client address, then a wait.
+"""The log-in rate limit: it stops guessing without locking the owner out.
 
-Every attempt counts (right or wrong), in a moving window of ``Settings.login_attempts`` (the
-limits library's syntax, default ``5/minute``), under two keys: the account's email and the
-client's address. A successful log-in clears the account's key, so a person who mistypes twice
-and then gets in starts afresh; the address key is left alone, so one address cannot try many
-accounts quickly by logging into its own in between.
+Only **failed** attempts count, in moving windows (the limits library's syntax), under two keys:
+
+- the **client's address** (``Settings.login_failures_per_address``, default ``10/minute``): one
+  address cannot try many accounts quickly. Behind a proxy, the address is the one the trusted
+  proxy reports (``FORWARDED_ALLOW_IPS``), so the site does not share one address.
+- the **account**, for a browser that holds no device cookie for it
+  (``Settings.login_failures_per_account``, default ``5/minute;100/hour``, the most OWASP ASVS
+  allows per account an hour), or else **that device cookie** alone
+  (``Settings.login_failures_per_device``, the same by default).
+
+The device cookie follows OWASP's "device cookies" approach: a successful log-in gives the browser
+a signed cookie naming the account. Someone guessing from elsewhere spends only the account's
+allowance for unknown browsers; the owner's browser, which logged in before, is counted on its
+own, so the owner's correct password still works while the guessing goes on. A device cookie
+that fails too often is refused like any other client.
 
 The counts live in memory (per process) by default, and in Redis when ``REDIS_URL`` is set so that
-every process shares them. The limiter is built on first use, inside the app's event loop, and kept
-on ``app.state``.
+every process and instance shares them. When Redis does not answer within half a second, the
+limiter logs it and counts in this process's memory for a few seconds before it asks Redis again:
+limits then hold per instance, and no log-in waits on Redis.
 
 Example::
 
     limiter = login_limiter(request.app)
-    await limiter.attempt(email, address)      # raises tiered.TooManyRequests past the limit
-    ...
-    await limiter.succeeded(email)
+    device = limiter.device(email, tiered.get_cookie(request, DEVICE_COOKIE))
+    await limiter.check(email, address, device)      # raises tiered.TooManyRequests when spent
+    if not await authenticate(...):
+        await limiter.failed(email, address, device)
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 import math
+import secrets
 import time
+from collections.abc import Sequence
 from typing import Any
 
-from limits import RateLimitItem, parse
+from itsdangerous import BadSignature, Signer
+from limits import RateLimitItem, parse_many
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
 from starlette.applications import Starlette
@@ -32,42 +49,104 @@ from starlette.applications import Starlette
 from taskboard.settings import Settings
 from tiered import ImproperlyConfigured, TooManyRequests
 
+logger = logging.getLogger("taskboard.accounts")
+
 NAMESPACE = "taskboard-login"
 REDIS_PREFIX = "taskboard"
 """Before every key this app's limiter keeps in Redis."""
+DEVICE_COOKIE = "taskboard_device"
+DEVICE_MAX_AGE = 365 * 24 * 3600
+REDIS_TIMEOUT_SECONDS = 0.5
+REDIS_COOLDOWN_SECONDS = 5.0
+"""After Redis failed to answer, how long the limiter counts in memory before asking it again."""
+
 TOO_MANY_ATTEMPTS = (
-    "Too many log-in attempts. Try again in {seconds} seconds ({when} UTC); until then, "
-    "log-ins for this account or from this address are refused."
+    "Too many failed log-in attempts. Try again in {seconds} seconds ({when} UTC); until then, "
+    "log-ins {whose} are refused."
 )
+WHOSE = {
+    "address": "from this address",
+    "account": "to this account from browsers it has not logged in from before",
+    "device": "from this browser to this account",
+}
 
 
 class LoginLimiter:
-    """Counts log-in attempts per account and per address (see the module docstring)."""
+    """Counts failed log-ins per address and per account or device (see the module docstring)."""
 
-    def __init__(self, limit: str, storage: Storage) -> None:
-        try:
-            self.item: RateLimitItem = parse(limit)
-        except ValueError as exc:
-            raise ImproperlyConfigured(
-                f"The login rate limit {limit!r} cannot be read ({exc}); write it like "
-                "'5/minute' or '20 per hour'."
-            ) from None
+    def __init__(
+        self,
+        storage: Storage,
+        *,
+        secret_key: str,
+        per_address: str = "10/minute",
+        per_account: str = "5/minute;100/hour",
+        per_device: str = "5/minute;100/hour",
+    ) -> None:
+        self.limits = {
+            "address": _parse(per_address, "login_failures_per_address"),
+            "account": _parse(per_account, "login_failures_per_account"),
+            "device": _parse(per_device, "login_failures_per_device"),
+        }
         self.storage = storage
         self._limiter = MovingWindowRateLimiter(storage)
+        self._fallback = MovingWindowRateLimiter(MemoryStorage())
+        self._down_until = 0.0
+        self._signer = Signer(secret_key, salt="taskboard.device-cookie")
 
-    async def attempt(self, email: str, address: str) -> None:
-        """Count one attempt; raise :class:`tiered.TooManyRequests` when either key is past its
-        limit (the attempt is then not tried at all)."""
-        keys = (("account", email), ("address", address))
-        refused = [key for key in keys if not await self._limiter.hit(self.item, NAMESPACE, *key)]
-        if refused:
-            wait = max([await self._retry_after(key) for key in refused])
-            when = time.strftime("%H:%M:%S", time.gmtime(time.time() + wait))
-            raise TooManyRequests(wait, TOO_MANY_ATTEMPTS.format(seconds=wait, when=when))
+    # --- device cookies ------------------------------------------------------------------------
 
-    async def succeeded(self, email: str) -> None:
-        """Forget the account's failed attempts after a successful log-in."""
-        await self._limiter.clear(self.item, NAMESPACE, "account", email)
+    def issue_device(self, email: str) -> str:
+        """A new device cookie's value for a browser that just logged in to ``email``."""
+        return self._signer.sign(f"{secrets.token_urlsafe(16)}:{email}").decode("ascii")
+
+    def device(self, email: str, cookie: str | None) -> str | None:
+        """The device key of a cookie issued for this account, or ``None`` for any other."""
+        if not cookie:
+            return None
+        try:
+            value = self._signer.unsign(cookie).decode("utf-8")
+        except (BadSignature, UnicodeDecodeError):
+            return None
+        nonce, _, owner = value.partition(":")
+        return nonce if owner == email else None
+
+    # --- counting ------------------------------------------------------------------------------
+
+    async def check(self, email: str, address: str, device: str | None) -> None:
+        """Raise :class:`tiered.TooManyRequests` when this client may not try now."""
+        waits: list[tuple[float, str]] = []
+        for kind, key in self._keys(email, address, device):
+            for item in self.limits[kind]:
+                limiter = self._current()
+                try:
+                    allowed = await limiter.test(item, NAMESPACE, kind, key)
+                    if not allowed:
+                        stats = await limiter.get_window_stats(item, NAMESPACE, kind, key)
+                        waits.append((stats.reset_time - time.time(), kind))
+                except Exception as exc:  # Redis did not answer: count here for a while
+                    self._went_away(exc)
+                    allowed = await self._fallback.test(item, NAMESPACE, kind, key)
+                    if not allowed:
+                        stats = await self._fallback.get_window_stats(item, NAMESPACE, kind, key)
+                        waits.append((stats.reset_time - time.time(), kind))
+        if waits:
+            wait, kind = max(waits)
+            seconds = max(1, math.ceil(wait))
+            when = time.strftime("%H:%M:%S", time.gmtime(time.time() + seconds))
+            raise TooManyRequests(
+                seconds, TOO_MANY_ATTEMPTS.format(seconds=seconds, when=when, whose=WHOSE[kind])
+            )
+
+    async def failed(self, email: str, address: str, device: str | None) -> None:
+        """Count one failed attempt."""
+        for kind, key in self._keys(email, address, device):
+            for item in self.limits[kind]:
+                try:
+                    await self._current().hit(item, NAMESPACE, kind, key)
+                except Exception as exc:
+                    self._went_away(exc)
+                    await self._fallback.hit(item, NAMESPACE, kind, key)
 
     async def aclose(self) -> None:
         """Close the Redis connections, if any (memory needs nothing)."""
@@ -75,9 +154,34 @@ class LoginLimiter:
         if client is not None:
             await client.aclose()
 
-    async def _retry_after(self, key: tuple[str, str]) -> int:
-        stats = await self._limiter.get_window_stats(self.item, NAMESPACE, *key)
-        return max(1, math.ceil(stats.reset_time - time.time()))
+    def _keys(self, email: str, address: str, device: str | None) -> list[tuple[str, str]]:
+        # Hashed: Redis then holds no email addresses.
+        account = hashlib.sha256(email.encode("utf-8")).hexdigest()[:32]
+        second = ("device", device) if device is not None else ("account", account)
+        return [("address", address), second]
+
+    def _current(self) -> MovingWindowRateLimiter:
+        return self._limiter if time.monotonic() >= self._down_until else self._fallback
+
+    def _went_away(self, exc: Exception) -> None:
+        if time.monotonic() >= self._down_until:
+            logger.warning(
+                "The log-in limiter's Redis did not answer (%s); counting failed log-ins in this "
+                "process for the next %.0f s.",
+                exc or type(exc).__name__,
+                REDIS_COOLDOWN_SECONDS,
+            )
+        self._down_until = time.monotonic() + REDIS_COOLDOWN_SECONDS
+
+
+def _parse(limit: str, name: str) -> Sequence[RateLimitItem]:
+    try:
+        return parse_many(limit)
+    except ValueError as exc:
+        raise ImproperlyConfigured(
+            f"The log-in limit {name} = {limit!r} cannot be read ({exc}); write it like "
+            "'5/minute' or '5/minute;100/hour'."
+        ) from None
 
 
 def build_limiter(settings: Settings) -> LoginLimiter:
@@ -90,11 +194,21 @@ def build_limiter(settings: Settings) -> LoginLimiter:
                 "redis://host:port/db or rediss://host:port/db."
             )
         storage: Storage = RedisStorage(
-            f"async+{scheme}://{rest}", implementation="redispy", key_prefix=REDIS_PREFIX
+            f"async+{scheme}://{rest}",
+            implementation="redispy",
+            key_prefix=REDIS_PREFIX,
+            socket_timeout=REDIS_TIMEOUT_SECONDS,
+            socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
         )
     else:
         storage = MemoryStorage()
-    return LoginLimiter(settings.login_attempts, storage)
+    return LoginLimiter(
+        storage,
+        secret_key=settings.secret_key,
+        per_address=settings.login_failures_per_address,
+        per_account=settings.login_failures_per_account,
+        per_device=settings.login_failures_per_device,
+    )
 
 
 def login_limiter(app: Starlette) -> LoginLimiter:

@@ -29,7 +29,7 @@ from taskboard.accounts.forms import (
     TokenRequest,
 )
 from taskboard.accounts.models import ApiToken, User
-from taskboard.accounts.ratelimit import login_limiter
+from taskboard.accounts.ratelimit import DEVICE_COOKIE, DEVICE_MAX_AGE, login_limiter
 from taskboard.accounts.service import SESSION_USER_KEY, aware
 from taskboard.db import Database
 from tiered import Done, FieldError
@@ -144,14 +144,23 @@ def _address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def _check_credentials(request: Request, email: str, password: str) -> User | None:
-    """The user, or ``None``; every try counts towards the rate limit, which may raise 429."""
+async def _check_credentials(
+    request: Request, email: str, password: str, *, remember_device: bool
+) -> User | None:
+    """The user, or ``None``; a failure counts towards the rate limit, which may raise 429.
+
+    ``remember_device``: on success, give the browser a device cookie for the account, so its
+    owner can log in from here while someone elsewhere is guessing (see ``ratelimit``)."""
     limiter = login_limiter(request.app)
     email = service.normalise_email(email)
-    await limiter.attempt(email, _address(request))
+    address = _address(request)
+    device = limiter.device(email, tiered.get_cookie(request, DEVICE_COOKIE))
+    await limiter.check(email, address, device)
     user = await service.authenticate(_database(request), email, password)
-    if user is not None:
-        await limiter.succeeded(email)
+    if user is None:
+        await limiter.failed(email, address, device)
+    elif remember_device and device is None:
+        tiered.set_cookie(request, DEVICE_COOKIE, limiter.issue_device(email), DEVICE_MAX_AGE)
     return user
 
 
@@ -274,7 +283,7 @@ async def login_page(
 async def log_in(data: LoginForm, request: Request) -> Done[UserOut]:
     """Log in. A wrong email or password re-shows the form (422) with one message that never
     says which was wrong; past the rate limit the answer is 429 with ``Retry-After``."""
-    user = await _check_credentials(request, data.email, data.password)
+    user = await _check_credentials(request, data.email, data.password, remember_device=True)
     if user is None:
         error = FieldError("", "", service.BAD_CREDENTIALS, "bad-credentials")
         raise tiered.ValidationFailed(service.BAD_CREDENTIALS, errors=(error,))
@@ -318,11 +327,17 @@ async def settings_page(user: CurrentUser, request: Request) -> SettingsPage:
 async def change_password(data: PasswordForm, user: CurrentUser, request: Request) -> Done[None]:
     """Change the password; every other session of the user ends, this one gets a new id."""
     limiter = login_limiter(request.app)
-    await limiter.attempt(user.email, _address(request))
-    await service.change_password(
-        _database(request), user, data.current_password, data.new_password
-    )
-    await limiter.succeeded(user.email)
+    address = _address(request)
+    device = limiter.device(user.email, tiered.get_cookie(request, DEVICE_COOKIE))
+    await limiter.check(user.email, address, device)
+    try:
+        await service.change_password(
+            _database(request), user, data.current_password, data.new_password
+        )
+    except tiered.ValidationFailed as exc:
+        if any(error.field == "current_password" for error in exc.errors):
+            await limiter.failed(user.email, address, device)
+        raise
     session = tiered.session_of(request)
     if SESSION_USER_KEY in session:
         session.rotate()
@@ -384,7 +399,7 @@ async def issue_token(data: TokenRequest, request: Request) -> Done[NewToken]:
 
     Needs no CSRF token: it relies on no cookie and sets none. Rate-limited like the login form.
     """
-    user = await _check_credentials(request, data.email, data.password)
+    user = await _check_credentials(request, data.email, data.password, remember_device=False)
     if user is None:
         raise BadCredentials(
             service.BAD_CREDENTIALS, headers={"WWW-Authenticate": _BEARER_CHALLENGE}

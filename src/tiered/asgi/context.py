@@ -40,7 +40,9 @@ class RequestContext:
         "headers",
         "request_id",
         "runtime",
+        "secure",
         "session",
+        "set_cookies",
     )
 
     def __init__(
@@ -56,6 +58,10 @@ class RequestContext:
         self.headers = headers
         self.cookies = cookies
         self.request_id = request_id
+        self.secure = False
+        """Whether this request's cookies are ``Secure`` and named with ``__Host-``."""
+        self.set_cookies: list[tuple[str, str, int]] | None = None
+        """Cookies the app set with :func:`set_cookie`: (name, value, max age)."""
         self.session: Session | None = None
         self.csrf_failure: str | None = None
         self.csrf_secret: str | None = None
@@ -203,3 +209,34 @@ def flash(connection: HTTPConnection, message: str, level: FlashLevel = "success
         flash(request, "Task created.")
     """
     context_of(connection).flash(message, level)
+
+
+HOST_PREFIX = "__Host-"
+"""Before the names of cookies tiered sets over https: browsers then accept them only from this
+very host over https, with ``Path=/`` and no ``Domain``, so neither a sibling subdomain nor a
+plain-http page can plant or overwrite them."""
+
+
+def cookie_name(name: str, secure: bool) -> str:
+    return HOST_PREFIX + name if secure else name
+
+
+def get_cookie(connection: HTTPConnection, name: str) -> str | None:
+    """A cookie the app set with :func:`set_cookie` (``__Host-`` prefixed over https)."""
+    ctx = context_of(connection)
+    return ctx.cookies.get(cookie_name(name, ctx.secure))
+
+
+def set_cookie(connection: HTTPConnection, name: str, value: str, max_age: int) -> None:
+    """Set a cookie on this request's response the way tiered sets its own: HttpOnly,
+    SameSite=Lax, ``Path=/``, and over https ``Secure`` with the ``__Host-`` prefix. A
+    ``max_age`` of 0 removes it.
+
+    Example::
+
+        set_cookie(request, "device", signed_value, max_age=365 * 24 * 3600)
+    """
+    ctx = context_of(connection)
+    if ctx.set_cookies is None:
+        ctx.set_cookies = []
+    ctx.set_cookies.append((name, value, max_age))

@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl
 from starlette.requests import ClientDisconnect, Request, cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tiered.asgi.context import SCOPE_KEY, RequestContext
+from tiered.asgi.context import HOST_PREFIX, SCOPE_KEY, RequestContext, cookie_name
 from tiered.asgi.csrf import (
     CSRF_FIELD,
     CSRF_TOKEN_MISSING,
@@ -43,6 +43,7 @@ from tiered.core.errors import (
     InternalError,
     PayloadTooLarge,
 )
+from tiered.core.forwarding import TrustedProxies, forwarded
 
 logger = logging.getLogger("tiered")
 
@@ -75,8 +76,13 @@ class TieredMiddleware:
         # Requests for tiered's own endpoints skip the router (see tiered.asgi.dispatch).
         self._dispatch = dispatch if dispatch is not None and dispatch.bind(app) else None
         settings = runtime.settings
-        self._session_cookie_name = settings.session_cookie
-        self._csrf_cookie_name = settings.csrf_cookie
+        # Indexed by whether the request's cookies are Secure (see HOST_PREFIX).
+        self._session_cookie_names = (
+            settings.session_cookie,
+            HOST_PREFIX + settings.session_cookie,
+        )
+        self._csrf_cookie_names = (settings.csrf_cookie, HOST_PREFIX + settings.csrf_cookie)
+        self._proxies = TrustedProxies.parse(settings.trusted_proxies)
         self._csrf_header = settings.csrf_header.lower()
         self._max_body = settings.max_body_bytes
         self._static_headers: list[tuple[bytes, bytes]] = [
@@ -97,6 +103,9 @@ class TieredMiddleware:
             return
         runtime = self.runtime
         headers = _headers(scope)
+        if self._proxies:
+            _apply_forwarding(scope, headers, self._proxies)
+        secure = self._secure(scope)
         cookie_header = headers.get("cookie")
         cookies = cookie_parser(cookie_header) if cookie_header else {}
         client = read_client(headers, cookies, runtime.settings.tier_policy)
@@ -106,9 +115,10 @@ class TieredMiddleware:
         else:
             request_id = _request_ids.getrandbits(64).to_bytes(8, "big").hex()
         ctx = RequestContext(runtime, client, headers, cookies, request_id)
+        ctx.secure = secure
         scope[SCOPE_KEY] = ctx
 
-        raw_csrf = cookies.get(self._csrf_cookie_name)
+        raw_csrf = cookies.get(self._csrf_cookie_names[secure])
         if raw_csrf:
             ctx.csrf_secret = runtime.csrf.read_cookie(raw_csrf)
 
@@ -128,8 +138,8 @@ class TieredMiddleware:
                     # Saved once: if the store fails, the error response that follows must not
                     # retry.
                     session.modified = False
-                    cookie = await self._save_session(scope, session)
-                self._finish_headers(scope, ctx, message, cookie)
+                    cookie = await self._save_session(secure, session)
+                self._finish_headers(scope, secure, ctx, message, cookie)
                 started = True
             elif head and message["type"] == "http.response.body":
                 message = {**message, "body": b""}
@@ -138,7 +148,7 @@ class TieredMiddleware:
         try:
             # Inside the try: a session store that is down answers a negotiated error (a store
             # raises ServiceUnavailable for that), never a bare 500.
-            raw_session = cookies.get(self._session_cookie_name)
+            raw_session = cookies.get(self._session_cookie_names[secure])
             if raw_session:
                 session_id = runtime.session_cookie.read(raw_session)
                 if session_id is not None:
@@ -240,7 +250,12 @@ class TieredMiddleware:
         return CsrfFailed(reason, MESSAGES[reason]), receive
 
     def _finish_headers(
-        self, scope: Scope, ctx: RequestContext, message: Message, session_cookie: str | None
+        self,
+        scope: Scope,
+        secure: bool,
+        ctx: RequestContext,
+        message: Message,
+        session_cookie: str | None,
     ) -> None:
         raw_headers: list[tuple[bytes, bytes]] = list(message.get("headers", ()))
         present: set[bytes] = set()
@@ -270,24 +285,30 @@ class TieredMiddleware:
         if ctx.csrf_secret_is_new and ctx.csrf_secret is not None:
             signed = self.runtime.csrf.write_cookie(ctx.csrf_secret)
             max_age = self.runtime.settings.session_max_age
-            csrf_cookie = f"{self._csrf_cookie_name}={signed}; Max-Age={max_age}"
-            csrf_cookie += self._cookie_attributes(scope)
+            csrf_cookie = f"{self._csrf_cookie_names[secure]}={signed}; Max-Age={max_age}"
+            csrf_cookie += _cookie_attributes(secure)
             raw_headers.append((b"set-cookie", csrf_cookie.encode("latin-1")))
+        if ctx.set_cookies:
+            attributes = _cookie_attributes(secure)
+            for cookie, cookie_value, cookie_max_age in ctx.set_cookies:
+                set_cookie = (
+                    f"{cookie_name(cookie, secure)}={cookie_value}; Max-Age={cookie_max_age}"
+                )
+                raw_headers.append((b"set-cookie", (set_cookie + attributes).encode("latin-1")))
         message["headers"] = raw_headers
 
-    def _cookie_attributes(self, scope: Scope) -> str:
+    def _secure(self, scope: Scope) -> bool:
+        """Whether this request's cookies are ``Secure`` (and so named with HOST_PREFIX)."""
         secure = self.runtime.settings.secure_cookies
-        if secure is None:
-            secure = scope["scheme"] == "https"
-        return "; Path=/; HttpOnly; SameSite=Lax" + ("; Secure" if secure else "")
+        return scope["scheme"] == "https" if secure is None else secure
 
-    async def _save_session(self, scope: Scope, session: Session) -> str:
+    async def _save_session(self, secure: bool, session: Session) -> str:
         runtime = self.runtime
         settings = runtime.settings
         for old_id in session.previous_ids:
             await runtime.sessions.delete(old_id)
-        attributes = self._cookie_attributes(scope)
-        name = self._session_cookie_name
+        attributes = _cookie_attributes(secure)
+        name = self._session_cookie_names[secure]
         if session.cleared and not len(session):
             return f"{name}=; Max-Age=0{attributes}"
         if session.id is None:
@@ -295,6 +316,28 @@ class TieredMiddleware:
         await runtime.sessions.save(session.id, session.data(), settings.session_max_age)
         value = runtime.session_cookie.write(session.id)
         return f"{name}={value}; Max-Age={settings.session_max_age}{attributes}"
+
+
+def _cookie_attributes(secure: bool) -> str:
+    return "; Path=/; HttpOnly; SameSite=Lax" + ("; Secure" if secure else "")
+
+
+def _apply_forwarding(scope: Scope, headers: dict[str, str], proxies: TrustedProxies) -> None:
+    """Make the scope say what the trusted proxy in front saw: the client's address, the
+    scheme and the host it asked for. From any other peer the headers change nothing."""
+    peer = scope.get("client")
+    seen = forwarded(peer[0] if peer else None, headers, proxies)
+    if seen is None:
+        return
+    if seen.client is not None:
+        scope["client"] = (seen.client, 0)
+    if seen.scheme is not None:
+        scope["scheme"] = seen.scheme
+    if seen.host is not None and seen.host != headers.get("host"):
+        headers["host"] = seen.host
+        raw_host = seen.host.encode("latin-1")
+        scope["headers"] = [(k, v) for k, v in scope["headers"] if k != b"host"]
+        scope["headers"].append((b"host", raw_host))
 
 
 async def _read_body(receive: Receive, limit: int, too_large: Callable[[], HTTPProblem]) -> bytes:
