@@ -46,6 +46,10 @@ class TieredSettings:
     max_body_bytes: int = 1_048_576
     """Requests whose body is larger are refused with 413 before the handler runs."""
 
+    body_timeout_seconds: float = 30.0
+    """How long a request's body may take to arrive, all of it; a slower one is answered 408
+    and its connection closed, so slow uploads cannot hold connections open for ever."""
+
     session_cookie: str = "tiered_session"
     """The name of the session cookie (HttpOnly, SameSite=Lax)."""
 
@@ -113,6 +117,11 @@ class TieredSettings:
                 raise ImproperlyConfigured(
                     f"{name} is {value!r}; expected a positive whole number."
                 )
+        if not isinstance(self.body_timeout_seconds, int | float) or self.body_timeout_seconds <= 0:
+            raise ImproperlyConfigured(
+                f"body_timeout_seconds is {self.body_timeout_seconds!r}; expected a positive "
+                "number of seconds, like 30."
+            )
         for name in ("static_prefix", "internal_prefix"):
             value = getattr(self, name)
             if not value.startswith("/") or value.endswith("/"):

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import anyio
 import pytest
 from starlette.testclient import TestClient
+from starlette.types import Message
 
 from tests.conftest import NotesApp, build_notes_app, hidden_value
-from tiered import TieredSettings
+from tiered import ImproperlyConfigured, TieredSettings
 
 LIMIT = 1000
 API = {"Accept": "application/json", "Authorization": "Bearer t"}
@@ -104,3 +108,67 @@ def test_body_at_the_limit_is_accepted(small_app: NotesApp) -> None:
     )
 
     assert response.status_code == 201
+
+
+async def _slow_receive_app(settings: TieredSettings, tmp_path: Path) -> list[Message]:
+    """Post a body that stops arriving half-way; return what the app sent back."""
+    notes = build_notes_app(tmp_path, settings)
+    scope: dict[str, Any] = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/notes",
+        "raw_path": b"/notes",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"content-type", b"application/json"),
+            (b"content-length", b"100"),
+            (b"accept", b"application/json"),
+            (b"authorization", b"Bearer t"),
+        ],
+        "client": ("127.0.0.1", 5000),
+        "server": ("testserver", 80),
+    }
+    parts = [{"type": "http.request", "body": b'{"title": "Mi', "more_body": True}]
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        if parts:
+            return parts.pop(0)
+        await anyio.sleep(60)  # the rest never comes
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    with anyio.fail_after(5):
+        await notes.app(scope, receive, send)
+    assert notes.calls == 0
+    return sent
+
+
+@pytest.mark.anyio
+async def test_a_body_that_arrives_too_slowly_is_a_408_that_closes_the_connection(
+    tmp_path: Path,
+) -> None:
+    settings = TieredSettings(debug=True, body_timeout_seconds=0.3)
+
+    sent = await _slow_receive_app(settings, tmp_path)
+
+    start = sent[0]
+    assert start["status"] == 408
+    headers = {name.decode(): value.decode() for name, value in start["headers"]}
+    assert headers["connection"] == "close"
+    assert headers["content-type"] == "application/problem+json"
+    body = json.loads(b"".join(m.get("body", b"") for m in sent[1:]))
+    assert body["code"] == "request-timeout"
+    assert body["detail"] == "The request body did not arrive within 0.3 seconds."
+
+
+def test_the_body_timeout_must_be_positive() -> None:
+    with pytest.raises(ImproperlyConfigured, match="body_timeout_seconds is 0"):
+        TieredSettings(debug=True, body_timeout_seconds=0)

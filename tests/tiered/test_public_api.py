@@ -42,6 +42,7 @@ PUBLIC_NAMES = [
     "RedisIdempotencyStore",
     "RedisTelemetryStore",
     "Representation",
+    "RequestTimeout",
     "Rule",
     "Runtime",
     "ServiceUnavailable",

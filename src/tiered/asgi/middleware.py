@@ -12,6 +12,7 @@ buffers streaming responses; this costs a few microseconds.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import re
@@ -42,6 +43,7 @@ from tiered.core.errors import (
     HTTPProblem,
     InternalError,
     PayloadTooLarge,
+    RequestTimeout,
 )
 from tiered.core.forwarding import TrustedProxies, forwarded
 
@@ -85,6 +87,7 @@ class TieredMiddleware:
         self._proxies = TrustedProxies.parse(settings.trusted_proxies)
         self._csrf_header = settings.csrf_header.lower()
         self._max_body = settings.max_body_bytes
+        self._body_timeout = settings.body_timeout_seconds
         self._static_headers: list[tuple[bytes, bytes]] = [
             (b"x-content-type-options", b"nosniff"),
             (b"referrer-policy", b"strict-origin-when-cross-origin"),
@@ -162,8 +165,10 @@ class TieredMiddleware:
                     problem = BadRequest(f"Content-Length {length!r} is not a number of bytes.")
                 elif int(length) > self._max_body:
                     problem = self._too_large()
+                elif length != "0":
+                    receive = self._timed(receive)
             elif "transfer-encoding" in headers:
-                receive = self._limited(receive)
+                receive = self._timed(self._limited(receive))
             if problem is None and scope["method"] in UNSAFE_METHODS and not is_bearer(headers):
                 problem, receive = await self._check_csrf(scope, receive, ctx)
             if problem is not None:
@@ -208,6 +213,30 @@ class TieredMiddleware:
         return PayloadTooLarge(
             f"The request body is larger than the limit of {self._max_body:,} bytes."
         )
+
+    def _timed(self, receive: Receive) -> Receive:
+        """``receive``, until the body is complete within ``body_timeout_seconds`` of now."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._body_timeout
+        complete = False
+
+        async def timed_receive() -> Message:
+            nonlocal complete
+            if complete:  # waiting for a disconnect after the body is no body read
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise RequestTimeout(
+                    f"The request body did not arrive within {self._body_timeout:g} seconds.",
+                    headers={"Connection": "close"},
+                ) from None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                complete = True
+            return message
+
+        return timed_receive
 
     def _limited(self, receive: Receive) -> Receive:
         seen = 0

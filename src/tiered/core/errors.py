@@ -129,6 +129,13 @@ class UnknownVersion(NotAcceptable):
     )
 
 
+class RequestTimeout(HTTPProblem):
+    status = 408
+    code = "request-timeout"
+    title = "What you sent arrived too slowly"
+    next_step = "Check your connection and send it again; nothing of it was kept."
+
+
 class Conflict(HTTPProblem):
     status = 409
     code = "conflict"
