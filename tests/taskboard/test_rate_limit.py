@@ -3,13 +3,11 @@ owner of an account still gets in from a browser that logged in before while som
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
-from urllib.parse import urlsplit
 
 import pytest
 from fastapi import FastAPI
@@ -22,6 +20,7 @@ from taskboard.accounts.models import ApiToken
 from taskboard.accounts.ratelimit import DEVICE_COOKIE, LoginLimiter, build_limiter
 from taskboard.app import create_app
 from taskboard.settings import Settings
+from tests.redis_server import REDIS_URL, needs_redis
 from tests.taskboard.conftest import PASSWORD, Account, db_all, page_csrf, submit
 from tiered import ImproperlyConfigured, TooManyRequests
 
@@ -236,21 +235,8 @@ async def test_a_redis_that_does_not_answer_falls_back_to_memory(settings: Setti
         await _exercise(limiter, "down")
 
 
-REDIS_URL = os.environ.get("TEST_REDIS_URL") or "redis://127.0.0.1:6379/0"
-"""The Redis that .ci/run starts (TEST_REDIS_URL), else the usual local one."""
-
-
-def _redis_up() -> bool:
-    address = urlsplit(REDIS_URL)
-    try:
-        socket.create_connection((address.hostname, address.port or 6379), timeout=0.5).close()
-    except OSError:
-        return False
-    return True
-
-
 @pytest.mark.anyio
-@pytest.mark.skipif(not _redis_up(), reason=f"no Redis at {REDIS_URL}")
+@needs_redis
 async def test_attempts_are_shared_through_redis_when_configured(settings: Settings) -> None:
     limiter = build_limiter(replace(settings, redis_url=REDIS_URL))
     assert isinstance(limiter.storage, RedisStorage)

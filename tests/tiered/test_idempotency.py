@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import re
 import socket
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import anyio
 import httpx2
@@ -17,6 +15,7 @@ from starlette.testclient import TestClient
 
 import tiered
 from tests.conftest import NotesApp, build_notes_app, hidden_value
+from tests.redis_server import REDIS_URL, needs_redis
 
 
 def test_resubmitting_a_form_with_the_same_key_creates_once(notes_app: NotesApp) -> None:
@@ -142,24 +141,6 @@ def test_every_form_of_a_page_has_its_own_key(tmp_path: Path) -> None:
 
     assert len(keys) == len(set(keys)) == 6
     assert len(tokens) == 2  # one CSRF token per response, whatever its number of forms
-
-
-REDIS_URL = os.environ.get("TEST_REDIS_URL") or "redis://127.0.0.1:6379/0"
-"""The Redis that .ci/run starts (TEST_REDIS_URL), else the usual local one."""
-
-
-def _redis_up() -> bool:
-    address = urlsplit(REDIS_URL)
-    try:
-        socket.create_connection((address.hostname, address.port or 6379), timeout=0.5).close()
-    except OSError:
-        return False
-    return True
-
-
-needs_redis = pytest.mark.skipif(
-    not _redis_up() and not os.environ.get("CI"), reason=f"no Redis at {REDIS_URL}"
-)
 
 
 def _instance(tmp_path: Path, name: str, prefix: str) -> NotesApp:
