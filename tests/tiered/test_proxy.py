@@ -29,17 +29,21 @@ def _app(tmp_path: Path) -> TestClient:
     return TestClient(notes.app, base_url="http://tasks.example.org:8443", client=PROXY)
 
 
+def _post_note(client: TestClient, page: Response, headers: dict[str, str]) -> Response:
+    """Post the form on ``page`` back with the cookie it set and ``headers``."""
+    return client.post(
+        "/notes",
+        data={"title": "Milk", "csrf_token": hidden_value(page.text, "csrf_token")},
+        headers={**_cookie(page), **headers},
+        follow_redirects=False,
+    )
+
+
 def test_a_form_post_through_the_https_proxy_is_accepted(tmp_path: Path) -> None:
     client = _app(tmp_path)
     page = client.get("/notes", headers=PUBLIC)
-    token = hidden_value(page.text, "csrf_token")
 
-    response = client.post(
-        "/notes",
-        data={"title": "Milk", "csrf_token": token},
-        headers={**PUBLIC, **_cookie(page), "Origin": "https://tasks.example.org:8443"},
-        follow_redirects=False,
-    )
+    response = _post_note(client, page, {**PUBLIC, "Origin": "https://tasks.example.org:8443"})
 
     assert response.status_code == 303
     assert response.headers["location"] == "/notes/1"
@@ -72,14 +76,8 @@ def test_a_cookie_without_the_prefix_is_not_read_over_https(tmp_path: Path) -> N
     # Planted over plain http (or by a sibling subdomain): over https only __Host- counts.
     client = _app(tmp_path)
     plain = client.get("/notes", headers={"x-forwarded-proto": "http"})
-    token = hidden_value(plain.text, "csrf_token")
 
-    response = client.post(
-        "/notes",
-        data={"title": "Milk", "csrf_token": token},
-        headers={**PUBLIC, **_cookie(plain), "Origin": "https://tasks.example.org:8443"},
-        follow_redirects=False,
-    )
+    response = _post_note(client, plain, {**PUBLIC, "Origin": "https://tasks.example.org:8443"})
 
     assert response.status_code == 403
 
@@ -90,14 +88,8 @@ def test_forged_forwarding_headers_from_anyone_else_change_nothing(tmp_path: Pat
     )
     direct = TestClient(notes.app, base_url="http://tasks.example.org:8443", client=("10.9.9.9", 1))
     page = direct.get("/notes", headers=PUBLIC)
-    token = hidden_value(page.text, "csrf_token")
 
-    response = direct.post(
-        "/notes",
-        data={"title": "Milk", "csrf_token": token},
-        headers={**PUBLIC, "Origin": "https://tasks.example.org:8443"},
-        follow_redirects=False,
-    )
+    response = _post_note(direct, page, {**PUBLIC, "Origin": "https://tasks.example.org:8443"})
 
     assert "Secure" not in page.headers["set-cookie"]
     assert "strict-transport-security" not in page.headers
@@ -109,19 +101,16 @@ def test_forged_forwarding_headers_from_anyone_else_change_nothing(tmp_path: Pat
 def test_the_proxy_can_name_the_public_host(tmp_path: Path) -> None:
     client = _app(tmp_path)
     page = client.get("/notes", headers=PUBLIC)
-    token = hidden_value(page.text, "csrf_token")
 
-    response = client.post(
-        "/notes",
-        data={"title": "Milk", "csrf_token": token},
-        headers={
+    response = _post_note(
+        client,
+        page,
+        {
             **PUBLIC,
-            **_cookie(page),
             "Host": "instance-1:8001",
             "X-Forwarded-Host": "tasks.example.org",
             "Origin": "https://tasks.example.org",
         },
-        follow_redirects=False,
     )
 
     assert response.status_code == 303
