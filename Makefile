@@ -13,7 +13,7 @@ PORT ?= 8000
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 
-.PHONY: run test lint typecheck pytest bench bench-quick bench-app bench-app-quick bench-soak vendor clean sync
+.PHONY: run stack test lint typecheck pytest bench bench-quick bench-app bench-app-quick bench-soak vendor clean sync
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -27,6 +27,9 @@ sync: $(VENV)/.synced
 
 run: $(VENV)/.synced ## Serve Taskboard on http://$(HOST):$(PORT) (a SQLite file in var/ unless DATABASE_URL is set)
 	$(BIN)/taskboard serve --host $(HOST) --port $(PORT)
+
+stack: $(VENV)/.synced ## The production topology: nginx (TLS, HTTP/2) on https://127.0.0.1:8443 (STACK_PORT) before 2 instances (STACK_INSTANCES) on PostgreSQL + Redis; SIGHUP rolls them, Ctrl-C stops
+	$(BIN)/taskboard stack
 
 seed: $(VENV)/.synced ## Fill the database with 1,000 demo users and 100,000 tasks
 	$(BIN)/taskboard seed --users 1000 --tasks 100000
@@ -57,6 +60,10 @@ bench-app-quick: $(VENV)/.synced ## The same, quick (under a minute)
 
 bench-soak: $(VENV)/.synced ## Taskboard's RSS over a 5-minute soak of the mixed load
 	$(BIN)/python -m bench.servers --soak --soak-seconds $(or $(SOAK_SECONDS),300)
+
+.PHONY: bench-topology
+bench-topology: $(VENV)/.synced ## Taskboard behind nginx (TLS) with 1 and 2 instances, against one direct, on PostgreSQL (~3 min; not in make bench)
+	$(BIN)/python -m bench.topology
 
 vendor: ## Re-vendor htmx from the npm registry and verify its pinned hash
 	$(BIN)/python scripts/vendor_htmx.py

@@ -13,6 +13,7 @@ import pytest
 from tests.browser.audits import Audits
 from tests.browser.live_server import LiveServer, serve_taskboard
 from tests.browser.tools import INSTALL_HINT, Tools, find_tools, in_ci
+from tests.deploy.conftest import redis_url, stack  # noqa: F401 (the deployed journeys' fixtures)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import uvicorn
 
@@ -25,6 +26,15 @@ from taskboard.settings import Settings
 SECRET = "browser-suite-secret-key-that-is-long-enough-0123"
 PASSWORD = "correct horse battery staple"
 START_TIMEOUT = 30.0
+
+
+class JourneyServer(Protocol):
+    """What a journey needs of the Taskboard it drives: its URL and a way to add tasks."""
+
+    @property
+    def url(self) -> str: ...
+
+    def seed_tasks(self, email: str, password: str, titles: list[str]) -> None: ...
 
 
 @dataclass(frozen=True)
