@@ -6,6 +6,7 @@ import re
 import socket
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import anyio
 import httpx2
@@ -16,6 +17,7 @@ from starlette.testclient import TestClient
 import tiered
 from tests.conftest import NotesApp, build_notes_app, hidden_value
 from tests.redis_server import REDIS_URL, needs_redis
+from tests.tcp_proxy import PausableProxy
 
 
 def test_resubmitting_a_form_with_the_same_key_creates_once(notes_app: NotesApp) -> None:
@@ -214,3 +216,34 @@ async def test_a_redis_that_does_not_answer_falls_back_to_this_process(
             assert await store.claim("k", 60) == kept  # remembered in memory meanwhile
         await store.aclose()
     assert "duplicate submissions are caught within each process only" in caplog.text
+
+
+@needs_redis
+@pytest.mark.anyio
+async def test_a_stalled_redis_is_left_and_used_again_once_it_answers() -> None:
+    address = urlsplit(REDIS_URL)
+    with PausableProxy(address.hostname or "127.0.0.1", address.port or 6379) as proxy:
+        store = tiered.RedisIdempotencyStore(
+            f"redis://127.0.0.1:{proxy.port}{address.path}",
+            prefix=f"test:{uuid.uuid4().hex}",
+            timeout_seconds=0.3,
+            cooldown_seconds=0.5,
+        )
+        first = tiered.StoredResponse(303, (("location", "/notes/1"),), b"")
+        second = tiered.StoredResponse(303, (("location", "/notes/2"),), b"")
+        try:
+            assert await store.claim("before", 60) is None
+            await store.complete("before", first, 60)
+
+            proxy.pause()
+            with anyio.fail_after(2):  # never the stall's length: the store's own timeout
+                assert await store.claim("during", 60) is None
+                await store.complete("during", second, 60)
+                assert await store.claim("during", 60) == second  # held in memory meanwhile
+
+            proxy.resume()
+            await anyio.sleep(0.6)  # past the cool-down
+            with anyio.fail_after(2):
+                assert await store.claim("before", 60) == first  # Redis's answer again
+        finally:
+            await store.aclose()
