@@ -40,7 +40,11 @@ TEMPLATE_DIRS = (
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; nothing touches the database until it starts (migrations run then)."""
     settings = settings or Settings.from_environ()
-    database = Database(settings.database_url)
+    database = Database(
+        settings.database_url,
+        instances=settings.instances,
+        pool_size=settings.database_pool_size,
+    )
     flags = admin_views.build_flags(database)
     # Shared by every instance when Redis is there, so one form posted to two makes one task.
     idempotency = (
@@ -52,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(migrate, settings.database_url)
+        await database.start()  # sizes PostgreSQL's pool from its max_connections
         await flags.refresh()  # the first request already sees the stored overrides
         # Everything alive now (modules, templates, the app's objects) lives as long as the
         # app: take it out of the cyclic collector's sight, so its collections walk only what

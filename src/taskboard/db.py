@@ -1,18 +1,21 @@
 """The database: an async SQLAlchemy engine, sessions per request, and the declarative base.
 
 SQLite runs in WAL mode with foreign keys on, so readers never wait for the writer, and its
-statements run on the event loop itself (see :class:`InlineSQLiteDialect`); PostgreSQL
-connections are checked before use, so the app recovers by itself when the server comes back.
+statements run on the event loop itself (see :class:`InlineSQLiteDialect`). PostgreSQL
+connections are checked before use, so the app recovers by itself when the server comes back;
+they are handed out in order of arrival from a pool sized for the server's ``max_connections``
+(:mod:`taskboard.ops.pool`), and no wait on the server is unbounded, even when it stops
+answering altogether (:mod:`taskboard.ops.postgres`).
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import Depends
-from sqlalchemy import MetaData, event, pool, text
+from sqlalchemy import MetaData, event, make_url, pool, text
 from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.ext.asyncio import (
@@ -24,8 +27,16 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from starlette.requests import Request
 
+from taskboard.ops.pool import (
+    CHECKOUT_TIMEOUT_SECONDS,
+    POOL_CAP,
+    AdmissionGate,
+    FairPool,
+    pool_size_for,
+)
+
 CONNECT_TIMEOUT_SECONDS = 3
-"""How long a request waits for a connection before the app answers 503."""
+"""How long a request waits for SQLite's file before the app answers 503."""
 
 
 class InlineSQLiteDialect(SQLiteDialect_pysqlite):
@@ -106,30 +117,62 @@ class Base(DeclarativeBase):
 
 
 class Database:
-    """One engine and its session factory; made by ``create_app``, closed on shutdown."""
+    """One engine and its session factory; made by ``create_app``, started and closed by its
+    lifespan.
 
-    def __init__(self, url: str) -> None:
+    ``instances`` (how many processes share this database) and ``pool_size`` (an explicit size
+    for this process's pool) size PostgreSQL's pool when :meth:`start` has read the server's
+    ``max_connections``; SQLite ignores both.
+    """
+
+    def __init__(self, url: str, *, instances: int = 1, pool_size: int | None = None) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self.instances = instances
+        self.explicit_pool_size = pool_size
+        self.gate: AdmissionGate | None = None
+        """PostgreSQL's admission to the pool: its size is the pool's (see :meth:`start`)."""
         options: dict[str, Any] = {}
         if self.is_sqlite:
             options["connect_args"] = {"timeout": CONNECT_TIMEOUT_SECONDS}
         else:
+            # Imported here: psycopg costs a server on SQLite ~7 MiB (taskboard.ops.postgres).
+            from taskboard.ops import postgres
+
             options.update(
+                poolclass=FairPool,
                 pool_pre_ping=True,
-                pool_size=10,
-                max_overflow=10,
-                pool_timeout=CONNECT_TIMEOUT_SECONDS,
-                connect_args={"connect_timeout": CONNECT_TIMEOUT_SECONDS},
+                # The gate admits the pool's real size; the queue below only needs the room.
+                pool_size=max(POOL_CAP, pool_size or 0),
+                max_overflow=0,
+                pool_timeout=CHECKOUT_TIMEOUT_SECONDS,
+                connect_args=postgres.connect_args(make_url(url)),
             )
         self.engine: AsyncEngine = create_async_engine(url, **options)
         if self.is_sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        else:
+            self.gate = cast(FairPool, self.engine.sync_engine.pool).gate
         self.sessionmaker = async_sessionmaker(
             self.engine,
             class_=InlineSQLiteSession if self.is_sqlite else AsyncSession,
             expire_on_commit=False,
         )
+
+    @property
+    def pool_size(self) -> int | None:
+        """How many connections this process may hold at once (PostgreSQL; set by
+        :meth:`start`)."""
+        return None if self.gate is None else self.gate.size
+
+    async def start(self) -> None:
+        """Size PostgreSQL's pool from the server's ``max_connections`` and ``instances``:
+        raises :class:`tiered.ImproperlyConfigured` when they cannot fit. Nothing for SQLite."""
+        if self.gate is None:
+            return
+        async with self.engine.connect() as connection:
+            max_connections = int(await connection.scalar(text("SHOW max_connections")) or 0)
+        self.gate.resize(pool_size_for(max_connections, self.instances, self.explicit_pool_size))
 
     async def ping(self) -> None:
         """Raise if the database cannot answer a trivial query."""
@@ -155,5 +198,8 @@ async def _db_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-DbSession = Annotated[AsyncSession, Depends(_db_session)]
+# Closed when the path operation returns, before the response is sent: a connection is not
+# held while the response goes out, nor while tiered saves the session at its start, which
+# would take a second connection from the same pool.
+DbSession = Annotated[AsyncSession, Depends(_db_session, scope="function")]
 """A path-operation parameter that receives a database session for this request."""

@@ -19,6 +19,12 @@
 ``TRUSTED_ORIGINS``        other origins allowed to post forms here (``https://admin.example.org``,
                            comma-separated); the app's own public origin needs no entry
 ``DEBUG``                  ``1`` shows tracebacks on error pages; never in production
+``TASKBOARD_INSTANCES``    how many app processes share the PostgreSQL database (instances times
+                           workers; default 1): each keeps at most its share of the server's
+                           ``max_connections`` (less 10 kept for administration), at most 10
+``DATABASE_POOL_SIZE``     connections each process keeps (PostgreSQL); default: its share as
+                           above. Start-up refuses a size that, times ``TASKBOARD_INSTANCES``,
+                           would exceed ``max_connections`` less 10
 =========================  =======================================================================
 
 ``OTEL_EXPORTER_OTLP_ENDPOINT`` (OpenTelemetry's own name) names an OTLP/HTTP collector, such as
@@ -62,6 +68,11 @@ class Settings:
     most 100 an hour)."""
     login_failures_per_device: str = "5/minute;100/hour"
     """Failed log-ins to one account from one browser that logged in to it before."""
+    instances: int = 1
+    """``TASKBOARD_INSTANCES``: the processes sharing the database, which share its
+    connections (see ``taskboard.ops.pool.pool_size_for``)."""
+    database_pool_size: int | None = None
+    """``DATABASE_POOL_SIZE``: this process's PostgreSQL connections; ``None``: its share."""
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -84,6 +95,8 @@ class Settings:
             trusted_proxies=_listed(env.get("FORWARDED_ALLOW_IPS", "")),
             trusted_origins=_listed(env.get("TRUSTED_ORIGINS", "")),
             data_dir=data_dir,
+            instances=_positive_count(env, "TASKBOARD_INSTANCES") or 1,
+            database_pool_size=_positive_count(env, "DATABASE_POOL_SIZE"),
         )
 
 
@@ -123,3 +136,16 @@ def _stored_secret(data_dir: Path) -> str:
         path.touch(mode=0o600)
         path.write_text(secrets.token_urlsafe(48), encoding="ascii")
     return path.read_text(encoding="ascii").strip()
+
+
+def _positive_count(env: Mapping[str, str], name: str) -> int | None:
+    """A whole number of at least 1 from ``env[name]``; ``None`` when unset or empty."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+        raise ImproperlyConfigured(
+            f"{name}={raw!r} is not a whole number of at least 1; set it to, say, {name}=4, "
+            "or unset it."
+        )
+    return int(raw)

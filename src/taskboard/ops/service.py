@@ -1,14 +1,16 @@
 """Operations: what the app does while its database is away, and how its logs are written.
 
 A request that needs an unreachable database answers 503 (a page, a fragment or a problem
-document, with ``Retry-After``) instead of a 500, and quickly: after a failed connection attempt
-the :class:`DatabaseGuard` fails every new attempt at once for a short cool-down, so requests do
-not each wait out the connect timeout. Then one attempt at a time probes the database; the first
-that succeeds closes the breaker, so the app recovers by itself without a restart.
+document, with ``Retry-After``) instead of a 500, and quickly: after a failed connection attempt,
+or a PostgreSQL connection that stopped answering, the :class:`DatabaseGuard` fails every new
+attempt at once for a short cool-down, so requests do not each wait out a timeout. Then one
+attempt at a time probes the database; the first that succeeds closes the breaker, so the app
+recovers by itself without a restart.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import math
@@ -21,6 +23,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import ExceptionContext
 
 import tiered
 from taskboard.db import CONNECT_TIMEOUT_SECONDS, Database
@@ -73,11 +76,18 @@ def is_database_unavailable(exc: BaseException) -> bool:
 
 
 class DatabaseGuard:
-    """A circuit breaker on the database's new connections.
+    """A circuit breaker on the database.
 
-    Hooked into the engine's ``do_connect`` event, so it covers every path to the database: the
-    request's session, the session store, ``/readyz``. While it is open, a connection attempt
-    raises :class:`tiered.ServiceUnavailable` at once. ``clock`` is for tests.
+    It opens when a connection attempt fails, or, on PostgreSQL, when an open connection stops
+    answering (:class:`~taskboard.ops.postgres.DatabaseStalled`). While it is open, every
+    connection attempt, and on PostgreSQL every checkout from the pool, raises
+    :class:`tiered.ServiceUnavailable` at once, and the requests already waiting for a place in
+    the pool fail at once too: a request meets at most one bounded wait on a database that is
+    away. After the cool-down one request at a time probes; the first connection that opens, or
+    passes its pre-ping at checkout, closes the breaker.
+
+    Hooked into the engine's events (and the pool's admission gate), so it covers every path to
+    the database: the request's session, the session store, ``/readyz``. ``clock`` is for tests.
     """
 
     def __init__(
@@ -91,43 +101,95 @@ class DatabaseGuard:
         self._clock = clock
         self._failing = False
         self._open_until = 0.0
-        event.listen(database.engine.sync_engine, "do_connect", self._connect)
+        self._prober: asyncio.Task[Any] | None = None
+        self._gate = database.gate
+        engine = database.engine.sync_engine
+        # How long a probe may take: a connection attempt, or on PostgreSQL a pre-ping on a
+        # pooled connection and then a connection attempt.
+        self._probe_seconds: float = CONNECT_TIMEOUT_SECONDS
+        self._stalled: tuple[type[Exception], ...] = ()
+        if self._gate is not None:
+            from taskboard.ops import postgres  # psycopg is loaded already for PostgreSQL
+
+            self._probe_seconds = postgres.OPERATION_TIMEOUT_SECONDS + float(
+                postgres.CONNECT_TIMEOUT_SECONDS
+            )
+            self._stalled = (postgres.DatabaseStalled,)
+            self._gate.check = self._admit
+            event.listen(engine, "handle_error", self._error)
+            event.listen(engine, "checkout", self._checked_out)
+        event.listen(engine, "do_connect", self._connect)
 
     @property
     def is_open(self) -> bool:
-        """Whether new connection attempts are failing fast right now."""
+        """Whether connections and checkouts are failing fast right now."""
         return self._clock() < self._open_until
 
-    def _connect(
-        self, dialect: Any, _record: Any, cargs: list[Any], cparams: dict[str, Any]
-    ) -> Any:
+    def _admit(self) -> None:
+        """Before every checkout from PostgreSQL's pool."""
+        if self._failing:
+            self._check()
+
+    def _check(self) -> None:
+        """Fail fast while open; once the cool-down is over, let this caller probe."""
         now = self._clock()
+        task = _current_task()
+        if task is not None and task is self._prober:
+            return  # the probe's own connection attempt, after its failed pre-ping
         if now < self._open_until:
             raise database_unavailable(self._open_until - now)
         if self._failing:
             # This attempt probes; the others keep failing fast until it is done.
-            self._open_until = now + CONNECT_TIMEOUT_SECONDS + self.cooldown_seconds
+            self._prober = task
+            self._open_until = now + self._probe_seconds + self.cooldown_seconds
+
+    def _connect(
+        self, dialect: Any, _record: Any, cargs: list[Any], cparams: dict[str, Any]
+    ) -> Any:
+        self._check()
         try:
             connection = dialect.connect(*cargs, **cparams)
         except BaseException as exc:
             self._trip(exc)
             raise
-        if self._failing:
-            self._failing = False
-            self._open_until = 0.0
-            logger.warning("The database is reachable again.")
+        self._recovered()
         return connection
+
+    def _error(self, context: ExceptionContext) -> None:
+        if isinstance(context.original_exception, self._stalled):
+            self._trip(context.original_exception)
+
+    def _checked_out(self, _dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        if self._failing:  # a pooled connection passed its pre-ping: the database answers
+            self._recovered()
 
     def _trip(self, exc: BaseException) -> None:
         if not self._failing:
             logger.warning(
-                "Cannot connect to the database (%s); answering 503 at once for %.1f s, then "
+                "The database does not answer (%s); answering 503 at once for %.1f s, then "
                 "trying again.",
                 exc,
                 self.cooldown_seconds,
             )
         self._failing = True
+        self._prober = None
         self._open_until = self._clock() + self.cooldown_seconds
+        if self._gate is not None:
+            self._gate.reject_waiting(lambda: database_unavailable(self.cooldown_seconds))
+
+    def _recovered(self) -> None:
+        if self._failing:
+            self._failing = False
+            self._prober = None
+            self._open_until = 0.0
+            logger.warning("The database is reachable again.")
+
+
+def _current_task() -> asyncio.Task[Any] | None:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:  # no event loop: a synchronous caller
+        return None
 
 
 class ResilientSessionStore:
