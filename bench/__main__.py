@@ -10,8 +10,11 @@ minutes); or ``python -m bench [--quick] [--no-postgres] [--no-lighthouse] [--no
 3. Taskboard under load, 5. servers and memory, 4. page weight and Lighthouse (``bench.app``, one
    seeding for the three): see its docstring for the full and quick sets.
 
-The soak stays a target of its own: ``make bench-soak``. wrk is needed (the run stops at once,
-saying what installs it, when it is missing); Lighthouse is skipped, saying what installs it.
+The soak stays a target of its own: ``make bench-soak``; so does the production topology,
+``make bench-topology`` (``bench.topology``: nginx with 1 and 2 instances; its own seeding and
+stacks take about 3 minutes, which would take the full run past 10). wrk is needed (the run
+stops at once, saying what installs it, when it is missing); Lighthouse is skipped, saying what
+installs it.
 """
 
 from __future__ import annotations

@@ -11,15 +11,18 @@ seed``, ``taskboard serve``, ``POST /login`` (a real form post with its CSRF tok
   one worker; its output (one JSON access-log line a request) goes to a file, as in production.
 - :func:`log_in`: visitors with session cookies (and some with API tokens and task ids). The
   log-in rate limit counts per client address, so each visitor connects from its own loopback
-  address (127.0.0.x), which the limit sees as a different client.
+  address (127.0.0.x), which the limit sees as a different client. Over https (``tls``, an
+  ``ssl`` context that trusts the server's CA: ``taskboard stack`` behind nginx) the cookies are
+  the ``__Host-`` ones; :func:`verify` takes the same context.
 - :func:`run_wrk`: wrk with a generated Lua script (:func:`lua_script`) that rotates visitors per
-  request, while the worker processes' RSS is sampled.
+  request, while the worker processes' RSS is sampled; :func:`wrk_command` is its command line.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime
+import gzip
 import http.client
 import importlib.metadata
 import json
@@ -27,12 +30,13 @@ import os
 import re
 import secrets
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -260,9 +264,16 @@ def _request(
     body: bytes | None = None,
     source: str = "127.0.0.1",
     timeout: float = 30,
+    tls: ssl.SSLContext | None = None,
 ) -> tuple[int, dict[str, list[str]], bytes]:
-    connection = http.client.HTTPConnection(
-        "127.0.0.1", port, timeout=timeout, source_address=(source, 0)
+    connection = (
+        http.client.HTTPSConnection(
+            "127.0.0.1", port, timeout=timeout, source_address=(source, 0), context=tls
+        )
+        if tls is not None
+        else http.client.HTTPConnection(
+            "127.0.0.1", port, timeout=timeout, source_address=(source, 0)
+        )
     )
     try:
         connection.request(method, path, body=body, headers=headers or {})
@@ -287,9 +298,10 @@ def serve(
     server: ServerKind = "uvicorn",
     workers: int = 1,
     pin: bool | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> Iterator[Server]:
     """``taskboard serve`` on a free port; one worker is pinned to the server CPU (unless ``pin``
-    is false)."""
+    is false). ``environ`` is added to the database's environment (``REDIS_URL``, say)."""
     port = _free_port()
     pinned = (workers == 1 if pin is None else pin) and HAS_TASKSET
     command = [
@@ -308,7 +320,10 @@ def serve(
     log_path = database.data_dir / f"serve-{server}-{workers}-{port}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            command, env=database.environ(), stdout=log, stderr=subprocess.STDOUT
+            command,
+            env={**database.environ(), **(environ or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     running = Server(database, server, workers, port, pinned, process, log_path)
     try:
@@ -367,15 +382,26 @@ def _cookies(headers: dict[str, list[str]]) -> dict[str, str]:
     return jar
 
 
-def _log_in_one(port: int, number: int, with_token: bool) -> Visitor:
+def _log_in_one(
+    port: int, number: int, with_token: bool, tls: ssl.SSLContext | None = None
+) -> Visitor:
     email = f"user{number}@example.org"
     source = f"127.0.{1 + number // 200}.{1 + number % 200}"  # its own address: see module doc
+    # Over https the app names its cookies with the __Host- prefix (and marks them Secure).
+    session_name, csrf_name = (
+        ("__Host-tiered_session", "__Host-tiered_csrf")
+        if tls is not None
+        else ("tiered_session", "tiered_csrf")
+    )
     headers = {"User-Agent": CHROME, "Accept": BROWSER_ACCEPT}
-    status, found, body = _request(port, "GET", "/login", headers=headers, source=source)
+    status, found, body = _request(port, "GET", "/login", headers=headers, source=source, tls=tls)
     match = _CSRF_INPUT.search(body.decode())
     jar = _cookies(found)
-    if status != 200 or match is None or "tiered_csrf" not in jar:
-        raise SystemExit(f"GET /login answered {status} without a form token: {body[:300]!r}")
+    if status != 200 or match is None or csrf_name not in jar:
+        raise SystemExit(
+            f"GET /login answered {status} without a form token or a {csrf_name} cookie "
+            f"(cookies: {sorted(jar)}): {body[:300]!r}"
+        )
     form = urlencode({"email": email, "password": PASSWORD, "csrf_token": match.group(1)})
     status, found, body = _request(
         port,
@@ -384,16 +410,17 @@ def _log_in_one(port: int, number: int, with_token: bool) -> Visitor:
         headers={
             **headers,
             "Content-Type": "application/x-www-form-urlencoded",
-            "Cookie": f"tiered_csrf={jar['tiered_csrf']}",
-            "Origin": f"http://127.0.0.1:{port}",
+            "Cookie": f"{csrf_name}={jar[csrf_name]}",
+            "Origin": f"{'https' if tls is not None else 'http'}://127.0.0.1:{port}",
         },
         body=form.encode(),
         source=source,
+        tls=tls,
     )
     jar.update(_cookies(found))
-    if status != 303 or "tiered_session" not in jar:
+    if status != 303 or session_name not in jar:
         raise SystemExit(f"Logging in {email} answered {status}: {body[:300]!r}")
-    cookie = f"tiered_session={jar['tiered_session']}; tiered_csrf={jar['tiered_csrf']}"
+    cookie = f"{session_name}={jar[session_name]}; {csrf_name}={jar[csrf_name]}"
     visitor = Visitor(email, cookie, match.group(1))
     if with_token:
         status, _, body = _request(
@@ -403,6 +430,7 @@ def _log_in_one(port: int, number: int, with_token: bool) -> Visitor:
             headers={"Content-Type": "application/json", "Accept": "application/json"},
             body=json.dumps({"email": email, "password": PASSWORD, "name": "bench"}).encode(),
             source=source,
+            tls=tls,
         )
         if status != 201:
             raise SystemExit(f"POST /api/tokens for {email} answered {status}: {body[:300]!r}")
@@ -412,6 +440,7 @@ def _log_in_one(port: int, number: int, with_token: bool) -> Visitor:
             "GET",
             "/tasks",
             headers={"Authorization": f"Bearer {visitor.token}", "Accept": "application/json"},
+            tls=tls,
         )
         visitor.task_ids = [item["id"] for item in json.loads(body)["items"]][:10]
         if not visitor.task_ids:
@@ -419,12 +448,15 @@ def _log_in_one(port: int, number: int, with_token: bool) -> Visitor:
     return visitor
 
 
-def log_in(port: int, visitors: int, writers: int) -> list[Visitor]:
+def log_in(
+    port: int, visitors: int, writers: int, *, tls: ssl.SSLContext | None = None
+) -> list[Visitor]:
     """Log ``visitors`` seeded users in through ``POST /login``; the first ``writers`` of them
-    also get an API token (``POST /api/tokens``) and the ids of some of their tasks."""
+    also get an API token (``POST /api/tokens``) and the ids of some of their tasks. ``tls``:
+    over https, trusting what this context trusts (the visitors then hold ``__Host-`` cookies)."""
     with ThreadPoolExecutor(4) as pool:
         futures = [
-            pool.submit(_log_in_one, port, number, number <= writers)
+            pool.submit(_log_in_one, port, number, number <= writers, tls)
             for number in range(1, visitors + 1)
         ]
         return [future.result() for future in futures]
@@ -460,11 +492,14 @@ def _path(workload: Workload) -> str:
     return f"/tasks?q={SEARCH}" if workload == "search" else "/tasks"
 
 
-def lua_script(workload: Workload, visitors: Sequence[Visitor]) -> str:
+def lua_script(
+    workload: Workload, visitors: Sequence[Visitor], *, headers: Mapping[str, str] | None = None
+) -> str:
     """A wrk script: every request goes as the next visitor (each thread starts elsewhere in the
     list); for ``mix``, one request in ten creates a task and one in ten toggles one, as the
-    next writer, with its bearer token (JSON; no CSRF needed)."""
-    headers = _get_headers(workload)
+    next writer, with its bearer token (JSON; no CSRF needed). ``headers`` are added to every
+    GET (``Accept-Encoding``, say)."""
+    headers = {**_get_headers(workload), **(headers or {})}
     static = ", ".join(f"[{_lua(k)}] = {_lua(v)}" for k, v in headers.items())
     cookies = ", ".join(_lua(v.cookie) for v in visitors)
     writers = [v for v in visitors if v.token]
@@ -525,11 +560,22 @@ end
 """
 
 
-def verify(port: int, workload: Workload, visitors: Sequence[Visitor]) -> None:
-    """Check, as every visitor, that the workload's requests answer what they should."""
+def verify(
+    port: int,
+    workload: Workload,
+    visitors: Sequence[Visitor],
+    *,
+    tls: ssl.SSLContext | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> None:
+    """Check, as every visitor, that the workload's requests answer what they should (over
+    https when ``tls`` is given; ``headers`` added, as :func:`lua_script` adds them). A gzip
+    body (a proxy's, when ``headers`` ask for it) is checked once decompressed."""
     for visitor in visitors:
-        headers = {**_get_headers(workload), "Cookie": visitor.cookie}
-        status, found, body = _request(port, "GET", _path(workload), headers=headers)
+        sent = {**_get_headers(workload), **(headers or {}), "Cookie": visitor.cookie}
+        status, found, body = _request(port, "GET", _path(workload), headers=sent, tls=tls)
+        if found.get("content-encoding") == ["gzip"]:
+            body = gzip.decompress(body)
         content_type = found.get("content-type", [""])[0]
         expected = "application/json" if workload == "json" else "text/html"
         good = status == 200 and content_type.startswith(expected)
@@ -554,12 +600,13 @@ def verify(port: int, workload: Workload, visitors: Sequence[Visitor]) -> None:
             "/tasks",
             headers={**bearer, "Content-Type": "application/json"},
             body=b'{"title": "A task from the benchmark"}',
+            tls=tls,
         )
         if status != 201:
             raise SystemExit(f"POST /tasks with a bearer token answered {status}: {body[:200]!r}")
         for _ in range(2):  # twice: the task is as it was
             status, _, body = _request(
-                port, "POST", f"/tasks/{writer.task_ids[0]}/toggle", headers=bearer
+                port, "POST", f"/tasks/{writer.task_ids[0]}/toggle", headers=bearer, tls=tls
             )
             if status != 200:
                 raise SystemExit(f"POST toggle answered {status}: {body[:200]!r}")
@@ -581,13 +628,11 @@ class Run:
     costs the server, which a busy machine distorts far less than req/s."""
 
 
-def run_wrk(server: Server, script: str, seconds: float, *, sample_every: float = 0.5) -> Run:
-    """wrk (2 threads, 64 connections; on the load CPU when the server is pinned) with
-    ``script``, sampling the workers' RSS meanwhile."""
-    script_path = server.database.data_dir / f"wrk-{secrets.token_hex(4)}.lua"
-    script_path.write_text(script, encoding="utf-8")
-    command = [
-        *(["taskset", "-c", LOAD_CPU] if server.pinned else []),
+def wrk_command(url: str, script: Path, seconds: float, *, pinned: bool) -> list[str]:
+    """wrk, 2 threads and 64 connections on ``url`` (``https://`` too: Debian's wrk speaks TLS,
+    without checking the certificate) with a Lua ``script``; on the load CPU when ``pinned``."""
+    return [
+        *(["taskset", "-c", LOAD_CPU] if pinned else []),
         "wrk",
         f"-t{THREADS}",
         f"-c{CONNECTIONS}",
@@ -596,9 +641,19 @@ def run_wrk(server: Server, script: str, seconds: float, *, sample_every: float 
         "10s",
         "--latency",
         "-s",
-        str(script_path),
-        f"http://127.0.0.1:{server.port}/",
+        str(script),
+        url,
     ]
+
+
+def run_wrk(server: Server, script: str, seconds: float, *, sample_every: float = 0.5) -> Run:
+    """wrk (2 threads, 64 connections; on the load CPU when the server is pinned) with
+    ``script``, sampling the workers' RSS meanwhile."""
+    script_path = server.database.data_dir / f"wrk-{secrets.token_hex(4)}.lua"
+    script_path.write_text(script, encoding="utf-8")
+    command = wrk_command(
+        f"http://127.0.0.1:{server.port}/", script_path, seconds, pinned=server.pinned
+    )
     pids = server.worker_pids()
     restarts_before = server.worker_restarts()
     cpu_before = _cpu_seconds(pids)
