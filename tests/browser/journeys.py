@@ -19,6 +19,8 @@ from tests.browser.live_server import PASSWORD, JourneyServer
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, CDPSession, Dialog, Locator, Request, Response
 
+    from tests.browser.conftest import Suite
+
 TIMEOUT_MS = 20_000
 SLOW_TIMEOUT_MS = 90_000
 SEEDED = [f"Seeded task {n:02d}" for n in range(1, 23)]
@@ -467,3 +469,21 @@ class _InPlace:
         if kind is None and self.journey.profile.javascript:
             loads = self.journey.page_loads - self.before
             assert loads == 0, f"an in-place action loaded {loads} page(s)"
+
+
+def run_and_record(
+    browser: Browser, server: JourneyServer, profile: Profile, audits: Audits, suite: Suite
+) -> None:
+    """The journey as ``profile`` against ``server``, its timings and stored tasks kept for
+    the run's summary and the parity check; fails on any axe violation or a wrong end state."""
+    email = f"{profile.name}@example.org"
+    journey = Journey(browser, server, profile, audits, email)
+    journey.run()
+
+    for name, seconds in journey.timings.items():
+        suite.timings[f"{profile.name}: {name}"] = seconds
+    violations = [v for v in audits.violations if v.profile == profile.name]
+    assert not violations, "axe found:\n" + "\n".join(map(str, violations))
+    stored = server.tasks_of(email)
+    suite.snapshots[profile.name] = stored
+    assert stored == FINAL_TASKS

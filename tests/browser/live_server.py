@@ -29,12 +29,15 @@ START_TIMEOUT = 30.0
 
 
 class JourneyServer(Protocol):
-    """What a journey needs of the Taskboard it drives: its URL and a way to add tasks."""
+    """What a journey needs of the Taskboard it drives: its URL, a way to add tasks, and a way
+    to read back what it stored."""
 
     @property
     def url(self) -> str: ...
 
     def seed_tasks(self, email: str, password: str, titles: list[str]) -> None: ...
+
+    def tasks_of(self, email: str) -> list[tuple[str, str, bool, str | None]]: ...
 
 
 @dataclass(frozen=True)

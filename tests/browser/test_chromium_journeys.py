@@ -8,7 +8,7 @@ import pytest
 
 from tests.browser.audits import Audits
 from tests.browser.conftest import Suite
-from tests.browser.journeys import FINAL_TASKS, PROFILES, Journey, Profile
+from tests.browser.journeys import PROFILES, Profile, run_and_record
 from tests.browser.live_server import LiveServer
 
 if TYPE_CHECKING:
@@ -19,14 +19,4 @@ if TYPE_CHECKING:
 def test_journey(
     profile: Profile, browser: Browser, live_server: LiveServer, audits: Audits, suite: Suite
 ) -> None:
-    email = f"{profile.name}@example.org"
-    journey = Journey(browser, live_server, profile, audits, email)
-    journey.run()
-
-    for name, seconds in journey.timings.items():
-        suite.timings[f"{profile.name}: {name}"] = seconds
-    violations = [v for v in audits.violations if v.profile == profile.name]
-    assert not violations, "axe found:\n" + "\n".join(map(str, violations))
-    stored = live_server.tasks_of(email)
-    suite.snapshots[profile.name] = stored
-    assert stored == FINAL_TASKS
+    run_and_record(browser, live_server, profile, audits, suite)

@@ -13,7 +13,7 @@ import pytest
 
 from tests.browser.audits import Audits
 from tests.browser.conftest import Suite
-from tests.browser.journeys import FINAL_TASKS, JS, NO_JS, Journey, Profile
+from tests.browser.journeys import JS, NO_JS, Profile, run_and_record
 from tests.deploy.conftest import RunningStack
 
 if TYPE_CHECKING:
@@ -68,17 +68,6 @@ class DeployedServer:
 def test_journey_through_the_deployed_stack(
     profile: Profile, browser: Browser, stack: RunningStack, audits: Audits, suite: Suite
 ) -> None:
-    server = DeployedServer(stack)
-    email = f"{profile.name}@example.org"
-    journey = Journey(browser, server, profile, audits, email)
-    journey.run()
-
-    for name, seconds in journey.timings.items():
-        suite.timings[f"{profile.name}: {name}"] = seconds
-    violations = [v for v in audits.violations if v.profile == profile.name]
-    assert not violations, "axe found:\n" + "\n".join(map(str, violations))
-    stored = server.tasks_of(email)
-    suite.snapshots[profile.name] = stored
-    assert stored == FINAL_TASKS
+    run_and_record(browser, DeployedServer(stack), profile, audits, suite)
     with stack.client() as client:
         assert client.get("/healthz").http_version == "HTTP/2"

@@ -363,18 +363,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[
         drop_database(database_url)
 
 
-@pytest.fixture(scope="session")
-def api(stack: RunningStack) -> dict[str, str]:
+def bearer_headers(stack: RunningStack, email: str, *, admin: bool = False) -> dict[str, str]:
     """Headers of a JSON client with a bearer token, for a user made with ``create-user``."""
-    environ = {
-        "DATABASE_URL": stack.database_url,
-        "TASKBOARD_DATA": str(stack.state_dir.parent),
-        "PATH": os.environ.get("PATH", ""),
-    }
+    command = [str(TASKBOARD), "create-user", email, "--password-stdin"]
     subprocess.run(
-        [str(TASKBOARD), "create-user", EMAIL, "--password-stdin"],
+        [*command, "--admin"] if admin else command,
         input=PASSWORD + "\n",
-        env=environ,
+        env={
+            "DATABASE_URL": stack.database_url,
+            "TASKBOARD_DATA": str(stack.state_dir.parent),
+            "PATH": os.environ.get("PATH", ""),
+        },
         cwd=ROOT,
         check=True,
         capture_output=True,
@@ -384,8 +383,14 @@ def api(stack: RunningStack) -> dict[str, str]:
     with stack.client() as client:
         response = client.post(
             "/api/tokens",
-            json={"email": EMAIL, "password": PASSWORD},
+            json={"email": email, "password": PASSWORD},
             headers={"Accept": "application/json"},
         )
     assert response.status_code == 201, response.text
     return {"Accept": "application/json", "Authorization": f"Bearer {response.json()['token']}"}
+
+
+@pytest.fixture(scope="session")
+def api(stack: RunningStack) -> dict[str, str]:
+    """Headers of a JSON client with a bearer token, for a user made with ``create-user``."""
+    return bearer_headers(stack, EMAIL)

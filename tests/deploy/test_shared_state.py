@@ -5,16 +5,14 @@ owner getting in while someone else guesses, forged forwarding headers, a flag c
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx2
 
-from tests.deploy.conftest import PASSWORD, ROOT, TASKBOARD, RunningStack
+from tests.deploy.conftest import PASSWORD, RunningStack, bearer_headers
 
 CHROME = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 "
@@ -195,29 +193,8 @@ def test_forged_forwarding_headers_sent_straight_to_an_instance_gain_nothing(
 
 
 def _make_admin(stack: RunningStack) -> dict[str, str]:
-    email = f"admin-{uuid.uuid4().hex[:8]}@example.org"
-    subprocess.run(
-        [str(TASKBOARD), "create-user", email, "--admin", "--password-stdin"],
-        input=PASSWORD + "\n",
-        env={
-            "DATABASE_URL": stack.database_url,
-            "TASKBOARD_DATA": str(stack.state_dir.parent),
-            "PATH": os.environ.get("PATH", ""),
-        },
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    with stack.client() as client:
-        response = client.post(
-            "/api/tokens",
-            json={"email": email, "password": PASSWORD},
-            headers={"Accept": "application/json"},
-        )
-    assert response.status_code == 201, response.text
-    return {"Authorization": f"Bearer {response.json()['token']}"}
+    headers = bearer_headers(stack, f"admin-{uuid.uuid4().hex[:8]}@example.org", admin=True)
+    return {"Authorization": headers["Authorization"]}
 
 
 def _inline_create_on(url: str, auth: dict[str, str]) -> bool:

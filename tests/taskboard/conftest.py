@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from httpx2 import Response
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 from sqlalchemy.sql.expression import Executable
 from starlette.testclient import TestClient
 
@@ -30,6 +30,7 @@ from taskboard.app import create_app
 from taskboard.db import Database
 from taskboard.migrations.runner import upgrade
 from taskboard.settings import Settings, async_database_url, sync_database_url
+from tests.tcp_proxy import PausableProxy
 
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
 PASSWORD = "correct horse battery staple"
@@ -232,3 +233,24 @@ def fast_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(
         service, "_hasher", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
     )
+
+
+# --- PostgreSQL through a TCP proxy that can stall (tests/tcp_proxy.py) ---------------------
+
+
+@pytest.fixture
+def proxy() -> Iterator[PausableProxy]:
+    server = make_url(os.environ["TEST_POSTGRES_URL"])
+    with PausableProxy(server.host or "127.0.0.1", server.port or 5432) as tcp:
+        yield tcp
+
+
+@pytest.fixture
+def proxied_url(proxy: PausableProxy, postgres_url: str) -> str:
+    """The test database, emptied, reached through the proxy."""
+    engine = create_engine(sync_database_url(postgres_url))
+    with engine.begin() as connection:
+        connection.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    url = make_url(postgres_url).set(host="127.0.0.1", port=proxy.port)
+    return url.render_as_string(hide_password=False)

@@ -13,7 +13,6 @@ import asyncio
 import os
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,7 @@ from taskboard.app import create_app
 from taskboard.db import Database, DbSession
 from taskboard.ops.service import UNAVAILABLE_DETAIL
 from taskboard.settings import Settings, sync_database_url
-from tests.taskboard.conftest import SECRET, TABLES, Account, log_in
+from tests.taskboard.conftest import SECRET, Account, log_in
 from tests.taskboard.tasks_support import HX, JSON, csrf
 from tests.tcp_proxy import PausableProxy
 
@@ -44,28 +43,10 @@ HTML = {"Accept": "text/html"}
 
 
 @pytest.fixture
-def proxy() -> Iterator[PausableProxy]:
-    server = make_url(os.environ["TEST_POSTGRES_URL"])
-    with PausableProxy(server.host or "127.0.0.1", server.port or 5432) as tcp:
-        yield tcp
-
-
-@pytest.fixture
-def stalling_url(proxy: PausableProxy, postgres_url: str) -> str:
-    """The test database, emptied, reached through the proxy."""
-    engine = create_engine(sync_database_url(postgres_url))
-    with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
-    engine.dispose()
-    url = make_url(postgres_url).set(host="127.0.0.1", port=proxy.port)
-    return url.render_as_string(hide_password=False)
-
-
-@pytest.fixture
-def settings(stalling_url: str, tmp_path: Path) -> Settings:
+def settings(proxied_url: str, tmp_path: Path) -> Settings:
     # A small pool, so that some of the concurrent requests below wait for a place in it.
     return Settings(
-        database_url=stalling_url, secret_key=SECRET, data_dir=tmp_path, database_pool_size=3
+        database_url=proxied_url, secret_key=SECRET, data_dir=tmp_path, database_pool_size=3
     )
 
 

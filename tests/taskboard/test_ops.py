@@ -9,23 +9,22 @@ import os
 import shutil
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2 as httpx
 import psycopg
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import create_engine, func, make_url, select, text
 from sqlalchemy import exc as sa_exc
+from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
 from taskboard.accounts.models import User
 from taskboard.app import create_app
 from taskboard.db import Database, DbSession
 from taskboard.ops.service import UNAVAILABLE_DETAIL, JsonLineFormatter, logging_config
-from taskboard.settings import Settings, sync_database_url
-from tests.taskboard.conftest import SECRET, TABLES, log_in, make_user
+from taskboard.settings import Settings
+from tests.taskboard.conftest import SECRET, log_in, make_user
 from tests.tcp_proxy import PausableProxy
 
 JSON = {"Accept": "application/json"}
@@ -184,24 +183,6 @@ def wait_until_ready(client: TestClient, within: float = 8.0) -> float:
             return time.perf_counter() - started
         time.sleep(0.1)
     raise AssertionError(f"/readyz did not recover within {within} s")
-
-
-@pytest.fixture
-def proxy() -> Iterator[PausableProxy]:
-    server = make_url(os.environ["TEST_POSTGRES_URL"])
-    with PausableProxy(server.host or "127.0.0.1", server.port or 5432) as tcp:
-        yield tcp
-
-
-@pytest.fixture
-def proxied_url(proxy: PausableProxy, postgres_url: str) -> str:
-    """The test database, emptied, reached through the proxy."""
-    engine = create_engine(sync_database_url(postgres_url))
-    with engine.begin() as connection:
-        connection.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
-    engine.dispose()
-    url = make_url(postgres_url).set(host="127.0.0.1", port=proxy.port)
-    return url.render_as_string(hide_password=False)
 
 
 @needs_postgres
