@@ -218,6 +218,7 @@ plain-http page can plant or overwrite them."""
 
 
 def cookie_name(name: str, secure: bool) -> str:
+    """The name a cookie goes by on a request whose cookies are ``Secure`` or not."""
     return HOST_PREFIX + name if secure else name
 
 

@@ -23,7 +23,7 @@ from urllib.parse import parse_qsl
 from starlette.requests import ClientDisconnect, Request, cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from tiered.asgi.context import HOST_PREFIX, SCOPE_KEY, RequestContext, cookie_name
+from tiered.asgi.context import SCOPE_KEY, RequestContext, cookie_name
 from tiered.asgi.csrf import (
     CSRF_FIELD,
     CSRF_TOKEN_MISSING,
@@ -78,12 +78,15 @@ class TieredMiddleware:
         # Requests for tiered's own endpoints skip the router (see tiered.asgi.dispatch).
         self._dispatch = dispatch if dispatch is not None and dispatch.bind(app) else None
         settings = runtime.settings
-        # Indexed by whether the request's cookies are Secure (see HOST_PREFIX).
+        # Indexed by whether the request's cookies are Secure (see cookie_name).
         self._session_cookie_names = (
-            settings.session_cookie,
-            HOST_PREFIX + settings.session_cookie,
+            cookie_name(settings.session_cookie, secure=False),
+            cookie_name(settings.session_cookie, secure=True),
         )
-        self._csrf_cookie_names = (settings.csrf_cookie, HOST_PREFIX + settings.csrf_cookie)
+        self._csrf_cookie_names = (
+            cookie_name(settings.csrf_cookie, secure=False),
+            cookie_name(settings.csrf_cookie, secure=True),
+        )
         self._proxies = TrustedProxies.parse(settings.trusted_proxies)
         self._csrf_header = settings.csrf_header.lower()
         self._max_body = settings.max_body_bytes
@@ -108,7 +111,6 @@ class TieredMiddleware:
         headers = _headers(scope)
         if self._proxies:
             _apply_forwarding(scope, headers, self._proxies)
-        secure = self._secure(scope)
         cookie_header = headers.get("cookie")
         cookies = cookie_parser(cookie_header) if cookie_header else {}
         client = read_client(headers, cookies, runtime.settings.tier_policy)
@@ -118,7 +120,7 @@ class TieredMiddleware:
         else:
             request_id = _request_ids.getrandbits(64).to_bytes(8, "big").hex()
         ctx = RequestContext(runtime, client, headers, cookies, request_id)
-        ctx.secure = secure
+        ctx.secure = secure = self._secure(scope)
         scope[SCOPE_KEY] = ctx
 
         raw_csrf = cookies.get(self._csrf_cookie_names[secure])
@@ -142,7 +144,7 @@ class TieredMiddleware:
                     # retry.
                     session.modified = False
                     cookie = await self._save_session(secure, session)
-                self._finish_headers(scope, secure, ctx, message, cookie)
+                self._finish_headers(scope, ctx, message, cookie)
                 started = True
             elif head and message["type"] == "http.response.body":
                 message = {**message, "body": b""}
@@ -279,13 +281,9 @@ class TieredMiddleware:
         return CsrfFailed(reason, MESSAGES[reason]), receive
 
     def _finish_headers(
-        self,
-        scope: Scope,
-        secure: bool,
-        ctx: RequestContext,
-        message: Message,
-        session_cookie: str | None,
+        self, scope: Scope, ctx: RequestContext, message: Message, session_cookie: str | None
     ) -> None:
+        secure = ctx.secure
         raw_headers: list[tuple[bytes, bytes]] = list(message.get("headers", ()))
         present: set[bytes] = set()
         content_type = b""
@@ -327,7 +325,7 @@ class TieredMiddleware:
         message["headers"] = raw_headers
 
     def _secure(self, scope: Scope) -> bool:
-        """Whether this request's cookies are ``Secure`` (and so named with HOST_PREFIX)."""
+        """Whether this request's cookies are ``Secure`` (and so ``__Host-`` prefixed)."""
         secure = self.runtime.settings.secure_cookies
         return scope["scheme"] == "https" if secure is None else secure
 
