@@ -118,18 +118,13 @@ class LoginLimiter:
         waits: list[tuple[float, str]] = []
         for kind, key in self._keys(email, address, device):
             for item in self.limits[kind]:
-                limiter = self._current()
                 try:
-                    allowed = await limiter.test(item, NAMESPACE, kind, key)
-                    if not allowed:
-                        stats = await limiter.get_window_stats(item, NAMESPACE, kind, key)
-                        waits.append((stats.reset_time - time.time(), kind))
+                    wait = await _wait(self._current(), item, kind, key)
                 except Exception as exc:  # Redis did not answer: count here for a while
                     self._went_away(exc)
-                    allowed = await self._fallback.test(item, NAMESPACE, kind, key)
-                    if not allowed:
-                        stats = await self._fallback.get_window_stats(item, NAMESPACE, kind, key)
-                        waits.append((stats.reset_time - time.time(), kind))
+                    wait = await _wait(self._fallback, item, kind, key)
+                if wait is not None:
+                    waits.append((wait, kind))
         if waits:
             wait, kind = max(waits)
             seconds = max(1, math.ceil(wait))
@@ -172,6 +167,16 @@ class LoginLimiter:
                 REDIS_COOLDOWN_SECONDS,
             )
         self._down_until = time.monotonic() + REDIS_COOLDOWN_SECONDS
+
+
+async def _wait(
+    limiter: MovingWindowRateLimiter, item: RateLimitItem, kind: str, key: str
+) -> float | None:
+    """Seconds until ``key`` may try again under ``item``; ``None``: it may try now."""
+    if await limiter.test(item, NAMESPACE, kind, key):
+        return None
+    stats = await limiter.get_window_stats(item, NAMESPACE, kind, key)
+    return stats.reset_time - time.time()
 
 
 def _parse(limit: str, name: str) -> Sequence[RateLimitItem]:

@@ -29,7 +29,12 @@ from taskboard.accounts.forms import (
     TokenRequest,
 )
 from taskboard.accounts.models import ApiToken, User
-from taskboard.accounts.ratelimit import DEVICE_COOKIE, DEVICE_MAX_AGE, login_limiter
+from taskboard.accounts.ratelimit import (
+    DEVICE_COOKIE,
+    DEVICE_MAX_AGE,
+    LoginLimiter,
+    login_limiter,
+)
 from taskboard.accounts.service import SESSION_USER_KEY, aware
 from taskboard.db import Database
 from tiered import Done, FieldError
@@ -144,6 +149,16 @@ def _address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+async def _admit(request: Request, email: str) -> tuple[LoginLimiter, str, str | None]:
+    """Let this client try a password for ``email``, or raise 429: the limiter, the client's
+    address and its device key, for counting a failure."""
+    limiter = login_limiter(request.app)
+    address = _address(request)
+    device = limiter.device(email, tiered.get_cookie(request, DEVICE_COOKIE))
+    await limiter.check(email, address, device)
+    return limiter, address, device
+
+
 async def _check_credentials(
     request: Request, email: str, password: str, *, remember_device: bool
 ) -> User | None:
@@ -151,11 +166,8 @@ async def _check_credentials(
 
     ``remember_device``: on success, give the browser a device cookie for the account, so its
     owner can log in from here while someone elsewhere is guessing (see ``ratelimit``)."""
-    limiter = login_limiter(request.app)
     email = service.normalise_email(email)
-    address = _address(request)
-    device = limiter.device(email, tiered.get_cookie(request, DEVICE_COOKIE))
-    await limiter.check(email, address, device)
+    limiter, address, device = await _admit(request, email)
     user = await service.authenticate(_database(request), email, password)
     if user is None:
         await limiter.failed(email, address, device)
@@ -326,10 +338,7 @@ async def settings_page(user: CurrentUser, request: Request) -> SettingsPage:
 )
 async def change_password(data: PasswordForm, user: CurrentUser, request: Request) -> Done[None]:
     """Change the password; every other session of the user ends, this one gets a new id."""
-    limiter = login_limiter(request.app)
-    address = _address(request)
-    device = limiter.device(user.email, tiered.get_cookie(request, DEVICE_COOKIE))
-    await limiter.check(user.email, address, device)
+    limiter, address, device = await _admit(request, user.email)
     try:
         await service.change_password(
             _database(request), user, data.current_password, data.new_password
