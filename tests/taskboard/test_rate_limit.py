@@ -4,7 +4,6 @@ owner of an account still gets in from a browser that logged in before while som
 from __future__ import annotations
 
 import re
-import socket
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -20,7 +19,7 @@ from taskboard.accounts.models import ApiToken
 from taskboard.accounts.ratelimit import DEVICE_COOKIE, LoginLimiter, build_limiter
 from taskboard.app import create_app
 from taskboard.settings import Settings
-from tests.redis_server import REDIS_URL, needs_redis
+from tests.redis_server import REDIS_URL, needs_redis, silent_redis
 from tests.taskboard.conftest import PASSWORD, Account, db_all, page_csrf, submit
 from tiered import ImproperlyConfigured, TooManyRequests
 
@@ -224,11 +223,8 @@ async def test_failures_count_per_account_and_per_address_in_memory() -> None:
 
 @pytest.mark.anyio
 async def test_a_redis_that_does_not_answer_falls_back_to_memory(settings: Settings) -> None:
-    with socket.socket() as silent:  # accepts connections, never answers
-        silent.bind(("127.0.0.1", 0))
-        silent.listen()
-        port = silent.getsockname()[1]
-        limiter = build_limiter(replace(settings, redis_url=f"redis://127.0.0.1:{port}/0"))
+    with silent_redis() as url:
+        limiter = build_limiter(replace(settings, redis_url=url))
         limiter = LoginLimiter(
             limiter.storage, secret_key="k" * 40, per_address="3/minute", per_account="3/minute"
         )

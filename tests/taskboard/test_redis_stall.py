@@ -8,13 +8,11 @@ submissions are then enforced per instance, and telemetry keeps its counts in me
 
 from __future__ import annotations
 
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
@@ -22,6 +20,7 @@ from taskboard.app import create_app
 from taskboard.settings import Settings
 from taskboard.tasks.models import Task
 from tests.conftest import hidden_value
+from tests.redis_server import silent_redis
 from tests.taskboard.conftest import PASSWORD, Account, db_all, page_csrf
 
 pytestmark = pytest.mark.usefixtures("fast_hashing")
@@ -31,22 +30,14 @@ BOUND_SECONDS = 3.0
 
 
 @pytest.fixture
-def silent_redis() -> Iterator[str]:
-    """A Redis URL whose server accepts connections and never answers."""
-    with socket.socket() as silent:
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(64)
-        yield f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
-
-
-@pytest.fixture
-def app(settings: Settings, silent_redis: str) -> FastAPI:
-    return create_app(replace(settings, redis_url=silent_redis))
-
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app, base_url="http://127.0.0.1:8000") as test_client:
+def client(settings: Settings) -> Iterator[TestClient]:
+    """Taskboard whose Redis takes connections and never answers."""
+    with (
+        silent_redis() as url,
+        TestClient(
+            create_app(replace(settings, redis_url=url)), base_url="http://127.0.0.1:8000"
+        ) as test_client,
+    ):
         yield test_client
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import socket
 import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -16,7 +15,7 @@ from starlette.testclient import TestClient
 
 import tiered
 from tests.conftest import NotesApp, build_notes_app, hidden_value
-from tests.redis_server import REDIS_URL, needs_redis
+from tests.redis_server import REDIS_URL, needs_redis, silent_redis
 from tests.tcp_proxy import PausableProxy
 
 
@@ -204,10 +203,7 @@ async def test_a_repeat_waits_for_the_first_instance_to_finish() -> None:
 async def test_a_redis_that_does_not_answer_falls_back_to_this_process(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    with socket.socket() as silent:  # accepts connections, never answers
-        silent.bind(("127.0.0.1", 0))
-        silent.listen()
-        url = f"redis://127.0.0.1:{silent.getsockname()[1]}/0"
+    with silent_redis() as url:
         store = tiered.RedisIdempotencyStore(url, timeout_seconds=0.2)
         kept = tiered.StoredResponse(201, (), b"{}")
         with anyio.fail_after(3):
