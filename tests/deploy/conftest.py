@@ -42,15 +42,16 @@ import redis
 from psycopg import sql
 
 from taskboard.stack.nginx import find_nginx
+from tests.redis_server import REDIS_URL
 from tiered import ImproperlyConfigured
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 TASKBOARD = BIN / "taskboard"
-POSTGRES_SERVER = os.environ.get(
-    "TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+POSTGRES_SERVER = (
+    os.environ.get("TEST_POSTGRES_URL") or "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-REDIS_SERVER = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_SERVER = REDIS_URL
 METRICS_TOKEN = "deploy-suite-metrics-token"
 EMAIL = "deploy@example.org"
 PASSWORD = "correct horse battery staple"
