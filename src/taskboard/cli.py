@@ -20,7 +20,6 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import TextIO
 
 from sqlalchemy import exc as sa_exc
-from sqlalchemy import make_url
 
 import tiered
 from taskboard.accounts.service import hash_password, register
@@ -28,7 +27,7 @@ from taskboard.db import Database
 from taskboard.migrations.runner import HEAD, current_revision, upgrade
 from taskboard.ops.seed import DEFAULT_PASSWORD, SeedRefused, seed
 from taskboard.ops.service import logging_config
-from taskboard.settings import Settings
+from taskboard.settings import Settings, shown_url
 
 OK = 0
 FAILED = 1
@@ -55,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except sa_exc.OperationalError as exc:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         _error(
-            f"cannot use the database at {_shown(settings.database_url)}: {reason}. Check that "
+            f"cannot use the database at {shown_url(settings.database_url)}: {reason}. Check that "
             "it is running and that DATABASE_URL names it."
         )
         return FAILED
@@ -162,11 +161,6 @@ def _error(message: str) -> None:
     print(f"taskboard: error: {message}", file=sys.stderr)
 
 
-def _shown(url: str) -> str:
-    """The database URL with any password hidden, for messages."""
-    return make_url(url).render_as_string(hide_password=True)
-
-
 # --- migrate --------------------------------------------------------------------------------
 
 
@@ -177,7 +171,8 @@ def _apply_migrations(settings: Settings, out: TextIO, *, apart: bool = False) -
     before = current_revision(settings.database_url)
     if before == HEAD:
         print(
-            f"Database {_shown(settings.database_url)} is up to date (revision {HEAD}).", file=out
+            f"Database {shown_url(settings.database_url)} is up to date (revision {HEAD}).",
+            file=out,
         )
         return
     if apart:
@@ -189,7 +184,7 @@ def _apply_migrations(settings: Settings, out: TextIO, *, apart: bool = False) -
     else:
         upgrade(settings.database_url)
     print(
-        f"Migrated {_shown(settings.database_url)} from {before or 'an empty database'} to "
+        f"Migrated {shown_url(settings.database_url)} from {before or 'an empty database'} to "
         f"revision {HEAD}.",
         file=out,
     )

@@ -40,6 +40,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import make_url
+
 from tiered import ImproperlyConfigured
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -84,7 +86,7 @@ class Settings:
         else:
             data_dir.mkdir(parents=True, exist_ok=True)
             database_url = f"sqlite+inline:///{data_dir / 'taskboard.db'}"
-        secret = env.get("SECRET_KEY") or env.get("TIERED_SECRET_KEY") or _stored_secret(data_dir)
+        secret = env.get("SECRET_KEY") or env.get("TIERED_SECRET_KEY") or stored_secret(data_dir)
         return cls(
             database_url=database_url,
             secret_key=secret,
@@ -128,10 +130,16 @@ def _listed(raw: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in raw.split(",") if item.strip())
 
 
-def _stored_secret(data_dir: Path) -> str:
-    """A random secret generated once per data directory, so `make run` needs no set-up."""
-    data_dir.mkdir(parents=True, exist_ok=True)
-    path = data_dir / "secret_key"
+def shown_url(url: str) -> str:
+    """A database URL with any password hidden, for messages."""
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def stored_secret(directory: Path) -> str:
+    """A random secret generated once per directory (its ``secret_key`` file), so `make run`
+    needs no set-up and every instance of `make stack` signs alike."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / "secret_key"
     if not path.exists():
         path.touch(mode=0o600)
         path.write_text(secrets.token_urlsafe(48), encoding="ascii")

@@ -14,13 +14,8 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy import make_url
 
 from taskboard.migrations.runner import migrate
-from taskboard.settings import async_database_url
+from taskboard.settings import async_database_url, shown_url
 from tiered import ImproperlyConfigured
-
-
-def shown(url: str) -> str:
-    """``url`` with any password hidden, for messages."""
-    return make_url(url).render_as_string(hide_password=True)
 
 
 def ensure_database(url: str) -> bool:
@@ -29,7 +24,7 @@ def ensure_database(url: str) -> bool:
     name = target.database
     if not name:
         raise ImproperlyConfigured(
-            f"DATABASE_URL {shown(url)!r} names no database; add one: …:5432/taskboard."
+            f"DATABASE_URL {shown_url(url)!r} names no database; add one: …:5432/taskboard."
         )
     # The server's maintenance database, where CREATE DATABASE can run.
     maintenance = target.set(drivername="postgresql", database="postgres")
@@ -47,7 +42,7 @@ def ensure_database(url: str) -> bool:
     except psycopg.OperationalError as exc:
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ImproperlyConfigured(
-            f"cannot reach PostgreSQL at {shown(url)}: {reason}. Start it, or point "
+            f"cannot reach PostgreSQL at {shown_url(url)}: {reason}. Start it, or point "
             "DATABASE_URL at one."
         ) from exc
 
@@ -57,7 +52,7 @@ def migrate_database(url: str) -> str | None:
     try:
         return migrate(async_database_url(url))
     except sa_exc.OperationalError as exc:
-        raise ImproperlyConfigured(f"cannot migrate {shown(url)}: {exc.orig}") from exc
+        raise ImproperlyConfigured(f"cannot migrate {shown_url(url)}: {exc.orig}") from exc
 
 
 def check_redis(url: str) -> None:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import os
 import pwd
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +31,7 @@ from pathlib import Path
 from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError
 
+from taskboard.settings import stored_secret
 from tiered import ImproperlyConfigured
 
 DEFAULT_PORT = 8443
@@ -63,10 +63,6 @@ class StatePaths:
     def state_file(self) -> Path:
         """JSON: the running instances (slot, pid, port), nginx's pid, how many rolls are done."""
         return self.root / "stack.json"
-
-    @property
-    def secret_file(self) -> Path:
-        return self.root / "secret_key"
 
     @property
     def tls(self) -> Path:
@@ -162,7 +158,7 @@ class StackConfig:
             instances=count,
             database_url=database_url,
             redis_url=env.get("REDIS_URL", "").strip() or DEFAULT_REDIS_URL,
-            secret_key=secret or _stored_secret(state),
+            secret_key=secret or stored_secret(state.root),
             state=state,
             nginx_template=template.resolve(),
             tls_cert=Path(cert).resolve() if cert else None,
@@ -198,13 +194,3 @@ def _require_postgresql(url: str) -> None:
             f"needs PostgreSQL: postgresql://user@host:port/dbname (default "
             f"{DEFAULT_DATABASE_URL})."
         )
-
-
-def _stored_secret(state: StatePaths) -> str:
-    """One random secret per state directory: every instance, and every restart, signs alike."""
-    state.create()
-    path = state.secret_file
-    if not path.exists():
-        path.touch(mode=0o600)
-        path.write_text(secrets.token_urlsafe(48), encoding="ascii")
-    return path.read_text(encoding="ascii").strip()

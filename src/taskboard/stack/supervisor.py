@@ -31,6 +31,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
+from taskboard.settings import shown_url
 from taskboard.stack import backends
 from taskboard.stack.config import HOST, PROXY_ADDRESS, StackConfig, current_user
 from taskboard.stack.instances import Instance, Preexec, free_port, probe
@@ -108,7 +109,7 @@ class Stack:
         """Everything up, in order; ``False`` if a stop was asked for on the way."""
         config = self.config
         created = await asyncio.to_thread(backends.ensure_database, config.database_url)
-        shown = backends.shown(config.database_url)
+        shown = shown_url(config.database_url)
         log.info("Database %s %s.", shown, "created" if created else "exists")
         before = await asyncio.to_thread(backends.migrate_database, config.database_url)
         log.info("Database %s migrated (it was at %s).", shown, before or "an empty schema")
