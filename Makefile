@@ -19,8 +19,8 @@ $(UV):
 	$(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
-$(VENV)/.synced: $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen --python $(PYTHON) --quiet
+$(VENV)/.synced: $(UV) pyproject.toml apps/taskboard/pyproject.toml uv.lock
+	$(UV) sync --frozen --all-packages --python $(PYTHON) --quiet
 	@touch $@
 
 sync: $(VENV)/.synced

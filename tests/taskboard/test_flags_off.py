@@ -11,15 +11,7 @@ from __future__ import annotations
 import pytest
 from starlette.testclient import TestClient
 
-from tests.taskboard import (
-    test_tasks_access,
-    test_tasks_bearer,
-    test_tasks_input,
-    test_tasks_journeys,
-    test_tasks_list,
-)
-from tests.taskboard.conftest import Account, log_in
-from tests.taskboard.flags_support import (
+from tests.taskboard.admin.flags_support import (
     CHROME,
     ENHANCEMENTS,
     LYNX,
@@ -28,7 +20,13 @@ from tests.taskboard.flags_support import (
     spot,
     switch_off,
 )
-from tests.taskboard.tasks_support import make_tasks
+from tests.taskboard.conftest import Account, log_in
+from tests.taskboard.tasks import test_access as test_tasks_access
+from tests.taskboard.tasks import test_bearer as test_tasks_bearer
+from tests.taskboard.tasks import test_input as test_tasks_input
+from tests.taskboard.tasks import test_journeys as test_tasks_journeys
+from tests.taskboard.tasks import test_list as test_tasks_list
+from tests.taskboard.tasks.support import make_tasks
 
 ASSERTS_AN_ENHANCEMENT = frozenset(
     {

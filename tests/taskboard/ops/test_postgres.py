@@ -28,7 +28,7 @@ from taskboard.db import Database, DbSession
 from taskboard.ops.service import UNAVAILABLE_DETAIL
 from taskboard.settings import Settings, sync_database_url
 from tests.taskboard.conftest import SECRET, Account, log_in
-from tests.taskboard.tasks_support import HX, JSON, csrf
+from tests.taskboard.tasks.support import HX, JSON, csrf
 from tests.tcp_proxy import PausableProxy
 
 pytestmark = [

@@ -43,7 +43,8 @@ PROXY_ADDRESS = "127.0.0.10"
 """The source address of nginx's connections to the instances (``proxy_bind``): the only
 address whose X-Forwarded-* headers they trust."""
 
-REPOSITORY = Path(__file__).resolve().parents[3]
+# apps/taskboard/src/taskboard/stack/config.py → the repository, which holds deploy/.
+REPOSITORY = Path(__file__).resolve().parents[5]
 NGINX_TEMPLATE = REPOSITORY / "deploy" / "nginx.conf"
 
 _TRUE = {"1", "true", "yes", "on"}

@@ -6,7 +6,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.taskboard.conftest import Account, log_in
-from tests.taskboard.tasks_support import HX, JSON, csrf, make_tasks, stored
+from tests.taskboard.tasks.support import HX, JSON, csrf, make_tasks, stored
 
 READS = ("/tasks/{id}", "/tasks/{id}/delete")
 POSTS = ("/tasks/{id}", "/tasks/{id}/toggle", "/tasks/{id}/delete")

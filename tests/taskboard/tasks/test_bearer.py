@@ -6,7 +6,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.taskboard.conftest import Account
-from tests.taskboard.tasks_support import JSON, make_tasks, stored
+from tests.taskboard.tasks.support import JSON, make_tasks, stored
 
 
 def bearer(client: TestClient, account: Account) -> dict[str, str]:

@@ -9,7 +9,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.taskboard.conftest import Account, log_in
-from tests.taskboard.tasks_support import HX, JSON, make_tasks
+from tests.taskboard.tasks.support import HX, JSON, make_tasks
 
 LYNX = {"User-Agent": "Lynx/2.9.0 libwww-FM/2.14 SSL-MM/1.4.1 OpenSSL/3.0.2"}
 CHROME = {

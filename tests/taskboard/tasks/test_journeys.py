@@ -10,7 +10,7 @@ from httpx2 import Response
 from starlette.testclient import TestClient
 
 from tests.taskboard.conftest import Account, log_in
-from tests.taskboard.tasks_support import HX, JSON, csrf, make_tasks, stored
+from tests.taskboard.tasks.support import HX, JSON, csrf, make_tasks, stored
 
 Way = Literal["form", "enhanced", "json"]
 WAYS: tuple[Way, ...] = ("form", "enhanced", "json")

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.core.test_useragent import (
+from tests.tiered.core.test_useragent import (
     CHROME_ANDROID,
     CHROME_WINDOWS,
     CURL,

@@ -8,7 +8,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.taskboard.conftest import Account, log_in
-from tests.taskboard.tasks_support import HX, JSON, csrf, make_tasks, stored
+from tests.taskboard.tasks.support import HX, JSON, csrf, make_tasks, stored
 
 BAD_FORMS = [
     ({"title": "   "}, "title", "Enter the title."),

@@ -12,8 +12,7 @@ from starlette.testclient import TestClient
 
 from taskboard.admin.service import SimpleRules
 from taskboard.admin.views import FLAGS_FILE, flag_attributes, flag_subject
-from tests.taskboard.conftest import Account, log_in, log_in_only, make_user
-from tests.taskboard.flags_support import (
+from tests.taskboard.admin.flags_support import (
     CHROME,
     ENHANCEMENTS,
     LYNX,
@@ -23,7 +22,8 @@ from tests.taskboard.flags_support import (
     spot,
     switch_off,
 )
-from tests.taskboard.tasks_support import make_tasks
+from tests.taskboard.conftest import Account, log_in, log_in_only, make_user
+from tests.taskboard.tasks.support import make_tasks
 from tiered import FlagDefinition, Rule
 from tiered.core.flags import AttributeValue, bucket, evaluate
 from tiered.flags.runtime import load_flags_file

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.core.test_useragent import (
+from tests.tiered.core.test_useragent import (
     BINGBOT,
     CHROME_49_ANDROID,
     CHROME_ANDROID,

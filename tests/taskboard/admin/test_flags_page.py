@@ -17,9 +17,9 @@ from taskboard.admin.forms import DEFAULT_MESSAGE, ROLLOUT_MESSAGE, TIER_MESSAGE
 from taskboard.admin.models import FlagChange, FlagOverride
 from taskboard.app import create_app
 from taskboard.settings import Settings
+from tests.taskboard.admin.flags_support import CHROME, ENHANCEMENTS, flags_of
 from tests.taskboard.conftest import Account, db_all, log_in, log_in_only, make_user
-from tests.taskboard.flags_support import CHROME, ENHANCEMENTS, flags_of
-from tests.taskboard.tasks_support import HX, JSON, csrf
+from tests.taskboard.tasks.support import HX, JSON, csrf
 
 PAGE = "/admin/flags"
 INLINE = 'data-hx-post="/tasks"'

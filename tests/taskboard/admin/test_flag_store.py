@@ -15,8 +15,8 @@ from taskboard.admin.models import FlagOverride
 from taskboard.admin.service import SqlFlagOverrideStore
 from taskboard.db import Base, Database
 from taskboard.settings import Settings, sync_database_url
+from tests.taskboard.admin.flags_support import CHROME, flags_of
 from tests.taskboard.conftest import Account, db_run, log_in, make_user
-from tests.taskboard.flags_support import CHROME, flags_of
 
 
 def test_migration_0002_creates_exactly_the_flag_tables_of_the_models(

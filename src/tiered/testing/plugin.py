@@ -1,0 +1,1 @@
+"""The pytest plugin tiered registers (entry point ``pytest11``)."""
