@@ -11,6 +11,7 @@ from starlette.requests import HTTPConnection
 from tiered.asgi.sessions import Session
 from tiered.core.capabilities import Client
 from tiered.core.errors import ImproperlyConfigured
+from tiered.core.negotiation import Representation
 
 if TYPE_CHECKING:
     from tiered.asgi.runtime import Runtime
@@ -38,6 +39,7 @@ class RequestContext:
         "flag_context",
         "flag_values",
         "headers",
+        "representation",
         "request_id",
         "runtime",
         "secure",
@@ -63,6 +65,9 @@ class RequestContext:
         self.set_cookies: list[tuple[str, str, int]] | None = None
         """Cookies the app set with :func:`set_cookie`: (name, value, max age)."""
         self.session: Session | None = None
+        self.representation: Representation | None = None
+        """What tiered sent: set where a page, fragment, JSON or problem is rendered, so
+        telemetry counts what the client got; ``None`` for a response the app built itself."""
         self.csrf_failure: str | None = None
         self.csrf_secret: str | None = None
         self.csrf_secret_is_new = False

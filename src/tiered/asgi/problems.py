@@ -149,6 +149,7 @@ def problem_response(
     negotiated = negotiate_error(ctx.headers.get("accept"), ctx.client.htmx)
     headers = dict(problem.headers)
     headers["Vary"] = vary_value(negotiated, ctx.client)
+    ctx.representation = negotiated.representation
     if negotiated.representation == "problem":
         body = json.dumps(problem_document(problem, ctx, request.url.path), ensure_ascii=False)
         return Response(

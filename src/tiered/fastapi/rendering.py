@@ -147,6 +147,7 @@ def json_response(
     headers: dict[str, str] | None = None,
 ) -> Response:
     vary = vary_value(negotiated, ctx.client)
+    ctx.representation = "json"
     versions = ctx.runtime.settings.json_versions
     media_type = "application/json"
     version_headers: tuple[tuple[str, str], ...] = ()
@@ -179,8 +180,10 @@ def html_response(
         html = runtime.renderer.block(template, block, full_context)
         if ctx.has_flashes():
             html += runtime.renderer.flash_region(ctx.pop_flashes())
+        ctx.representation = "fragment"
     else:
         html = runtime.renderer.page(template, full_context)
+        ctx.representation = "page"
     vary = vary_value(negotiated, ctx.client)
     if not headers and status not in (204, 304) and status >= 200:
         return ready_response(html.encode("utf-8"), status, html_headers(vary))
