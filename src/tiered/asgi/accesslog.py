@@ -13,10 +13,25 @@ fields as attributes, for a JSON formatter or a log pipeline:
 ``duration_ms``    from the request's arrival to the end of the response body
 ``tier``           ``core``, ``lite`` or ``full`` (``None`` if tiered's middleware did not run)
 ``reasons``        the tier's reasons, a list of codes
-``representation`` ``page``, ``fragment``, ``json`` or ``problem``, read from the response's
-                   ``Content-Type`` (``None`` for a redirect or an empty body, say)
+``client_kind``    ``browser``, ``text-browser``, ``crawler``, ``api`` or ``unknown``
+                   (:data:`~tiered.core.capabilities.ClientKind`; ``None`` as for ``tier``)
+``representation`` what was sent: one of :data:`SENT_REPRESENTATIONS` (below)
 ``bytes``          the response body's length as sent
 =================  ===============================================================================
+
+The representation is the one tiered recorded on the request context when it rendered the
+response (``RequestContext.representation``): ``page`` or ``fragment`` as actually rendered, so an
+htmx request answered with the whole page (a history restore, ``HX-Request-Type: full``, a view
+with no block) is a ``page``; ``json``; and for an error, ``problem`` or the HTML page or fragment
+it was shown as. A response the app built itself has none recorded, and is read from what left:
+
+- a ``3xx`` other than ``304`` is a ``redirect``, whatever its body;
+- ``text/html`` is a ``page`` when its body starts as a whole document does (``<!doctype html``
+  or ``<html``, after white space) or is empty, else a ``fragment``;
+- ``application/problem+json`` is a ``problem``; ``application/json`` and any ``…+json`` type are
+  ``json``;
+- no ``Content-Type`` and no body (a ``204``, a ``304``) is ``empty``; anything else (a file, the
+  metrics' text) is ``other``.
 
 It sits outside tiered's main middleware so it times everything. When the logger is disabled and
 no telemetry observes, it costs one ``isEnabledFor`` check a request (about a microsecond); a
@@ -27,13 +42,18 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Protocol
+from typing import Any, Final, Literal, Protocol, get_args
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tiered.asgi.context import SCOPE_KEY, RequestContext
+from tiered.core.capabilities import ClientKind
 
 ACCESS_LOGGER = "tiered.access"
+
+SentRepresentation = Literal["page", "fragment", "json", "problem", "redirect", "empty", "other"]
+"""What a response was, as recorded (see the module docstring)."""
+SENT_REPRESENTATIONS: Final[tuple[SentRepresentation, ...]] = get_args(SentRepresentation)
 
 ACCESS_FIELDS = (
     "request_id",
@@ -44,6 +64,7 @@ ACCESS_FIELDS = (
     "duration_ms",
     "tier",
     "reasons",
+    "client_kind",
     "representation",
     "bytes",
 )
@@ -57,7 +78,9 @@ class RequestRecord:
 
     __slots__ = (
         "bytes",
+        "client_kind",
         "duration_ms",
+        "htmx",
         "method",
         "path",
         "reasons",
@@ -66,7 +89,6 @@ class RequestRecord:
         "route",
         "status",
         "tier",
-        "user_agent_kind",
     )
 
     def __init__(
@@ -74,7 +96,7 @@ class RequestRecord:
         scope: Scope,
         method: str,
         status: int,
-        content_type: bytes,
+        representation: SentRepresentation,
         sent: int,
         duration_ms: float,
         route: str | None = None,
@@ -89,12 +111,11 @@ class RequestRecord:
         self.duration_ms = duration_ms
         self.tier = client.tier if client is not None else None
         self.reasons: tuple[str, ...] = client.reasons if client is not None else ()
-        self.representation = representation_of(
-            content_type, client is not None and client.htmx is not None
-        )
+        self.client_kind: ClientKind | None = client.kind if client is not None else None
+        self.htmx = client is not None and client.htmx is not None
+        """Whether htmx made the request (its page's script ran, whatever was sent back)."""
+        self.representation = representation
         self.bytes = sent
-        self.user_agent_kind = client.user_agent.kind if client is not None else None
-        """The User-Agent's kind (``browser``, ``text-browser``, ``crawler``, …)."""
 
     def log_fields(self) -> dict[str, Any]:
         return {
@@ -106,6 +127,7 @@ class RequestRecord:
             "duration_ms": round(self.duration_ms, 3),
             "tier": self.tier,
             "reasons": list(self.reasons),
+            "client_kind": self.client_kind,
             "representation": self.representation,
             "bytes": self.bytes,
         }
@@ -114,23 +136,44 @@ class RequestRecord:
 class RequestObserver(Protocol):
     """Told about every request (telemetry is one). Must not block; what it raises is dropped."""
 
-    def response_started(self, scope: Scope, route: str | None, content_type: bytes) -> None:
-        """The response's headers are about to leave (a tracing span is still open here)."""
+    def response_started(
+        self, scope: Scope, route: str | None, representation: SentRepresentation
+    ) -> None:
+        """The response's first body message is about to leave (a tracing span is still open)."""
 
     def observe(self, record: RequestRecord) -> None:
         """The request ended: its whole record."""
 
 
-def representation_of(content_type: bytes, htmx: bool) -> str | None:
-    """Which of tiered's representations a response is, from its ``Content-Type``."""
+def representation_sent(
+    scope: Scope, status: int, content_type: bytes, body: bytes
+) -> SentRepresentation:
+    """What a response was: the representation tiered recorded, else what the response's status,
+    ``Content-Type`` and first body bytes say (see the module docstring)."""
+    ctx: RequestContext | None = scope.get(SCOPE_KEY)
+    if ctx is not None and ctx.representation is not None:
+        return ctx.representation
+    if 300 <= status < 400 and status != 304:
+        return "redirect"
     media_type = content_type.split(b";", 1)[0].strip().lower()
     if media_type == b"text/html":
-        return "fragment" if htmx else "page"
+        return "page" if _is_document(body) else "fragment"
     if media_type == b"application/problem+json":
         return "problem"
     if media_type == b"application/json" or media_type.endswith(b"+json"):
         return "json"
-    return None
+    if not media_type and not body:
+        return "empty"
+    return "other"
+
+
+_DOCUMENT_STARTS = (b"<!doctype html", b"<html")
+
+
+def _is_document(body: bytes) -> bool:
+    """Whether an HTML body is a whole document (or empty, as a HEAD response is), not a part."""
+    start = body[:64].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return not start or start.startswith(_DOCUMENT_STARTS)
 
 
 class AccessLogMiddleware:
@@ -175,23 +218,29 @@ class AccessLogMiddleware:
         method = scope["method"]  # read now: tiered answers HEAD as GET further in
         status = 500
         content_type = b""
+        representation: SentRepresentation | None = None
         sent = 0
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status, content_type, sent
+            nonlocal status, content_type, representation, sent
             if message["type"] == "http.response.start":
                 status = message["status"]
                 for name, value in message.get("headers", ()):
                     if name.lower() == b"content-type":
                         content_type = value
                         break
-                if observer is not None:
-                    try:
-                        observer.response_started(scope, self._template(scope), content_type)
-                    except Exception:  # an observer must never fail a request
-                        logging.getLogger("tiered").debug("observer failed", exc_info=True)
             elif message["type"] == "http.response.body":
-                sent += len(message.get("body", b""))
+                body = message.get("body", b"")
+                if representation is None:
+                    # Decided on the first body message: an app's own HTML is told apart by its
+                    # first bytes, and OpenTelemetry's span stays open until the last one.
+                    representation = representation_sent(scope, status, content_type, body)
+                    if observer is not None:
+                        try:
+                            observer.response_started(scope, self._template(scope), representation)
+                        except Exception:  # an observer must never fail a request
+                            logging.getLogger("tiered").debug("observer failed", exc_info=True)
+                sent += len(body)
             await send(message)
 
         try:
@@ -199,8 +248,16 @@ class AccessLogMiddleware:
         finally:
             duration_ms = (time.perf_counter() - started) * 1000
             try:
+                if representation is None:  # the app failed before any body left
+                    representation = representation_sent(scope, status, content_type, b"")
                 record = RequestRecord(
-                    scope, method, status, content_type, sent, duration_ms, self._template(scope)
+                    scope,
+                    method,
+                    status,
+                    representation,
+                    sent,
+                    duration_ms,
+                    self._template(scope),
                 )
                 if log:
                     logger.info(

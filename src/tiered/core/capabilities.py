@@ -5,6 +5,10 @@ a "basic version" switch), what the client told us it can do (the :data:`JS_COOK
 tiered's bootstrap script sets once JavaScript ran, and the htmx ``HX-*`` headers), Client Hints,
 then the User-Agent. The tier and its reasons come from :func:`tiered.core.tiers.decide_tier`.
 
+The client's :attr:`Client.kind` (browser, text browser, crawler, API client or unknown) is read
+too, for the access log and telemetry; see :data:`ClientKind`. No response is chosen by it, so it
+adds nothing to ``Vary``.
+
 Header names are looked up lower-case; values are ``str`` (latin-1 decoded bytes). A value that
 breaks its grammar is treated as absent, never as an error:
 
@@ -48,15 +52,19 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Final, Literal
 
+from tiered.core.errors import NotAcceptable
+from tiered.core.negotiation import negotiate
 from tiered.core.tiers import DEFAULT_POLICY, Reason, Tier, TierPolicy, decide_tier
 from tiered.core.useragent import MAX_USER_AGENT_LENGTH, UserAgent, parse_user_agent
 
 __all__ = [
     "CHOICE_COOKIE",
+    "CLIENT_KINDS",
     "DEFAULT_POLICY",
     "JS_COOKIE",
     "Choice",
     "Client",
+    "ClientKind",
     "ColorScheme",
     "Ect",
     "HtmxRequest",
@@ -66,6 +74,31 @@ __all__ = [
 Ect = Literal["slow-2g", "2g", "3g", "4g"]
 ColorScheme = Literal["light", "dark"]
 Choice = Literal["basic", "full"]
+
+ClientKind = Literal["browser", "text-browser", "crawler", "api", "unknown"]
+"""What kind of client sent a request, first match wins:
+
+``api``
+    An API or script client: the request carries ``Authorization: Bearer`` (no crawler or browser
+    navigation holds one of the app's tokens), or the User-Agent names an HTTP library or tool
+    (kind ``other``: curl, python-requests, httpx, Go-http-client, …), or it names no known
+    software and ``Accept`` prefers JSON to HTML.
+``crawler``
+    A robot uap-core knows (Googlebot, bingbot, …; User-Agent kind ``crawler``).
+``text-browser``
+    Lynx, Links, ELinks, w3m.
+``browser``
+    A graphical browser, whatever it accepts (a page's own ``fetch`` of JSON is still a browser).
+``unknown``
+    Anything else: an empty or unrecognised User-Agent that did not ask for JSON.
+"""
+CLIENT_KINDS: Final[tuple[ClientKind, ...]] = (
+    "browser",
+    "text-browser",
+    "crawler",
+    "api",
+    "unknown",
+)
 
 JS_COOKIE: Final = "tiered_js"
 """Set to ``"1"`` by tiered's bootstrap script once JavaScript ran in this browser."""
@@ -77,6 +110,7 @@ _OWS: Final = " \t"
 # Longer hint and cookie values are garbage, which keeps cache keys small (see _short).
 _MAX_VALUE_LENGTH: Final = 64
 _MAX_CACHED_HTMX_LENGTH: Final = 1024
+_MAX_CACHED_ACCEPT_LENGTH: Final = 512
 # Beyond these a hint is a lie or a bug, not a network or a device (browsers cap RTT at 3000 ms,
 # Downlink at 10 Mbps, Device-Memory at 8 GB); reading it as "very fast" would be a guess.
 _MAX_RTT_MS: Final = 1_000_000
@@ -119,8 +153,9 @@ class HtmxRequest:
     boosted: bool
     """``HX-Boosted: true``: an ordinary link or form that htmx took over."""
     history_restore: bool
-    """``HX-History-Restore-Request: true``: htmx lost its history snapshot and needs the whole
-    page to put back."""
+    """``HX-History-Restore-Request: true``: the back or forward button, and htmx needs the whole
+    page to put back. htmx 4 sends this header and ``HX-Request-Type: full`` alone, without
+    ``HX-Request``, and tiered reads it as an htmx request all the same."""
 
     @property
     def wants_fragment(self) -> bool:
@@ -160,7 +195,8 @@ class Client:
     prefers_color_scheme: ColorScheme | None
     """``Sec-CH-Prefers-Color-Scheme``."""
     htmx: HtmxRequest | None
-    """The htmx headers, or None unless ``HX-Request: true``."""
+    """The htmx headers, or None unless ``HX-Request: true`` or ``HX-History-Restore-Request:
+    true`` (htmx made the request, so JavaScript is running in the page that asked)."""
     js_confirmed: bool
     """The :data:`JS_COOKIE` cookie is ``"1"``: JavaScript has run in this browser before."""
     choice: Choice | None
@@ -168,6 +204,10 @@ class Client:
     tier_headers: tuple[str, ...]
     """The request headers the tier decision read, canonical case, in the order read; for
     ``Vary``. Only ``("Cookie",)`` when the user's choice decided."""
+    kind: ClientKind
+    """What kind of client this is (see :data:`ClientKind`), for the access log and telemetry."""
+    bearer: bool
+    """The request carries ``Authorization: Bearer …`` (the token itself is never kept here)."""
 
     @property
     def wants_fragment(self) -> bool:
@@ -193,7 +233,7 @@ def read_client(
     get = headers.get
     htmx: tuple[str | None, ...] | None = None
     cacheable = True
-    if get("hx-request") is not None:
+    if get("hx-request") is not None or get("hx-history-restore-request") is not None:
         htmx = (
             get("hx-request"),
             get("hx-request-type"),
@@ -219,11 +259,35 @@ def read_client(
         _short(get("sec-ch-prefers-reduced-motion")),
         _short(get("sec-ch-prefers-color-scheme")),
         htmx,
+        # Booleans, not the values: the cache holds no token, and every Accept of a kind reads
+        # the same.
+        get("authorization", "")[:7].lower() == "bearer ",
+        _prefers_json(get("accept")),
         policy,
     )
     if cacheable:
         return _cached_client(*signals)
     return _build_client(*signals)
+
+
+def _prefers_json(accept: str | None) -> bool:
+    """Whether ``Accept`` puts JSON above HTML (``application/json``; not ``*/*``)."""
+    if not accept:
+        return False
+    if len(accept) > _MAX_CACHED_ACCEPT_LENGTH:
+        return _accept_prefers_json(accept)
+    return _accept_prefers_json_cached(accept)
+
+
+def _accept_prefers_json(accept: str) -> bool:
+    try:
+        return negotiate(accept, None).representation == "json"
+    except NotAcceptable:
+        return False
+
+
+# Keyed by the one string, cheaper than negotiate()'s own cache, which keys on five values.
+_accept_prefers_json_cached = lru_cache(maxsize=512)(_accept_prefers_json)
 
 
 def _short(value: str | None) -> str | None:
@@ -247,6 +311,8 @@ def _build_client(
     reduced_motion_header: str | None,
     color_scheme_header: str | None,
     htmx_headers: tuple[str | None, ...] | None,
+    bearer: bool,
+    prefers_json: bool,
     policy: TierPolicy,
 ) -> Client:
     user_agent = parse_user_agent(user_agent_header)
@@ -284,7 +350,21 @@ def _build_client(
         js_confirmed=_clean(js_cookie) == "1",
         choice=choice,
         tier_headers=decision.headers_read,
+        kind=_kind(user_agent, bearer, prefers_json),
+        bearer=bearer,
     )
+
+
+def _kind(user_agent: UserAgent, bearer: bool, prefers_json: bool) -> ClientKind:
+    """The :data:`ClientKind`, in the order its docstring gives."""
+    if bearer:
+        return "api"
+    kind = user_agent.kind
+    if kind == "other":
+        return "api"
+    if kind == "unknown":
+        return "api" if prefers_json else "unknown"
+    return kind
 
 
 _cached_client = lru_cache(maxsize=4096)(_build_client)
@@ -292,7 +372,7 @@ _cached_client = lru_cache(maxsize=4096)(_build_client)
 
 def _htmx(headers: tuple[str | None, ...]) -> HtmxRequest | None:
     request, request_type, target, source, current_url, boosted, history_restore = headers
-    if not _is_true(request):
+    if not (_is_true(request) or _is_true(history_restore)):
         return None
     return HtmxRequest(
         request_type=_REQUEST_TYPES.get(_clean(request_type).lower(), "partial"),

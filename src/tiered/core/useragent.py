@@ -11,12 +11,16 @@ Kinds:
 ``text-browser``
     Lynx, Links, ELinks, w3m.
 ``crawler``
-    Anything uap-core files under the device family ``Spider``: Googlebot, Bingbot, …
+    Anything uap-core files under the device family ``Spider``: Googlebot, Bingbot, … except an
+    HTTP library or tool (below), which uap-core sometimes files there too (``Python-urllib``,
+    ``Java``, ``WinHttp``): a script is not a search engine.
 ``browser``
     A family uap-core recognises in a string that starts with a browser product token
     (``Mozilla/`` or ``Opera/``), which every graphical browser sends.
 ``other``
-    Software uap-core recognises that is not a browser: curl, Wget, HTTPie, python-requests, …
+    Software that is not a browser: an HTTP library or command-line tool, named by the first
+    product token (:data:`HTTP_LIBRARY_TOKENS`: curl, Wget, HTTPie, python-requests, httpx, Go's
+    net/http, okhttp, Node's fetch, …), or other software uap-core recognises.
 ``unknown``
     An empty header, or nothing uap-core recognises. Unknown is never treated as old or limited:
     a client that sends garbage gets the same tier as one that sends nothing.
@@ -35,7 +39,13 @@ import ua_parser
 import ua_parser.regex
 from ua_parser.loaders import load_lazy_builtins
 
-__all__ = ["MAX_USER_AGENT_LENGTH", "UserAgent", "UserAgentKind", "parse_user_agent"]
+__all__ = [
+    "HTTP_LIBRARY_TOKENS",
+    "MAX_USER_AGENT_LENGTH",
+    "UserAgent",
+    "UserAgentKind",
+    "parse_user_agent",
+]
 
 UserAgentKind = Literal["browser", "text-browser", "crawler", "other", "unknown"]
 
@@ -52,6 +62,47 @@ _CRAWLER_DEVICE_FAMILY = "Spider"
 _BROWSER_PREFIXES = ("Mozilla/", "Opera/")
 # What ua-parser reports as the family when no rule matched.
 _UNRECOGNISED_FAMILY = "Other"
+
+HTTP_LIBRARY_TOKENS = frozenset(
+    {
+        # Command-line tools and API workbenches.
+        "curl",
+        "wget",
+        "httpie",
+        "postmanruntime",
+        "insomnia",
+        "powershell",
+        # Libraries, by language: Python, Go, Java/Kotlin, JavaScript runtimes, PHP, Ruby, Perl,
+        # .NET, Dart, Rust.
+        "python-requests",
+        "python-urllib",
+        "python-httpx",
+        "python",
+        "go-http-client",
+        "java",
+        "java-http-client",
+        "apache-httpclient",
+        "okhttp",
+        "axios",
+        "node-fetch",
+        "node",
+        "undici",
+        "deno",
+        "bun",
+        "guzzlehttp",
+        "ruby",
+        "faraday",
+        "libwww-perl",
+        "restsharp",
+        "winhttp",
+        "dart",
+        "reqwest",
+    }
+)
+"""The first product tokens (lower-case) of HTTP libraries and tools: kind ``other``, never
+``crawler``, whatever uap-core says. uap-core misses some (``python-httpx``, ``node-fetch``) and
+files others as crawlers (``Python-urllib``, ``Java``); each of these is a program someone wrote
+against the site, not a search engine's robot."""
 
 _DOMAINS = ua_parser.Domain.USER_AGENT | ua_parser.Domain.DEVICE
 
@@ -116,8 +167,14 @@ def parse_user_agent(raw: str) -> UserAgent:
     family = found.family if found is not None else _UNRECOGNISED_FAMILY
     major = _major(found.major if found is not None else None)
     kind: UserAgentKind
+    product = _first_product(text)
     if family in _TEXT_BROWSER_FAMILIES:
         kind = "text-browser"
+    elif product.lower() in HTTP_LIBRARY_TOKENS:
+        kind = "other"
+        if family == _UNRECOGNISED_FAMILY:
+            family = product
+            major = _major(version.partition(".")[0]) if name == product else None
     elif result.device is not None and result.device.family == _CRAWLER_DEVICE_FAMILY:
         kind = "crawler"
     elif found is None or family == _UNRECOGNISED_FAMILY:
@@ -127,6 +184,16 @@ def parse_user_agent(raw: str) -> UserAgent:
     else:
         kind = "other"
     return UserAgent(raw=raw, family=family, major=major, kind=kind)
+
+
+def _first_product(text: str) -> str:
+    """The name of the first product token (``python-httpx`` in ``python-httpx/0.28.1``)."""
+    end = len(text)
+    for separator in "/ ;(":
+        found = text.find(separator)
+        if 0 <= found < end:
+            end = found
+    return text[:end]
 
 
 def _major(version: str | None) -> int | None:

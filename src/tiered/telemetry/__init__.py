@@ -10,10 +10,19 @@ from tiered.telemetry.latency import BOUNDS_MS, bucket_of, percentile
 from tiered.telemetry.metrics import EXPOSITION_CONTENT_TYPE, Metrics
 from tiered.telemetry.runtime import FAILURE_KINDS, Telemetry
 from tiered.telemetry.store import MemoryTelemetryStore, RedisTelemetryStore, TelemetryStore
-from tiered.telemetry.summary import FlagRow, JavaScriptRow, LatencyRow, Slot, Summary, summarise
+from tiered.telemetry.summary import (
+    CLIENT_KINDS,
+    FlagRow,
+    JavaScriptRow,
+    LatencyRow,
+    Slot,
+    Summary,
+    summarise,
+)
 
 __all__ = [
     "BOUNDS_MS",
+    "CLIENT_KINDS",
     "EXPOSITION_CONTENT_TYPE",
     "FAILURE_KINDS",
     "MAX_BODY_BYTES",

@@ -4,8 +4,8 @@ Two apps in one process (tests, or an admin app beside the public one) each keep
 counts; the app exposes ``exposition()`` wherever it likes, behind whatever guard it likes.
 
 ==========================================  =====================================================
-``tiered_requests_total``                   by route template, method, representation, tier and
-                                            status class
+``tiered_requests_total``                   by route template, method, representation, tier,
+                                            client kind and status class
 ``tiered_request_duration_seconds``         histogram, by route, method, representation, tier
 ``tiered_tier_reasons_total``               requests by tier and each reason for it
 ``tiered_page_views_total``                 HTML page views served to browsers, by tier
@@ -16,7 +16,17 @@ counts; the app exposes ``exposition()`` wherever it likes, behind whatever guar
 ==========================================  =====================================================
 
 Label values come from closed sets or the app's own route templates; a path that matched no
-route is ``(unmatched)``, so a scanner cannot create a series per URL.
+route is ``(unmatched)``, so a scanner cannot create a series per URL:
+
+``representation``  what was sent: ``page``, ``fragment``, ``json``, ``problem``, ``redirect``,
+                    ``empty`` or ``other`` (:data:`tiered.asgi.accesslog.SENT_REPRESENTATIONS`)
+``tier``            ``core``, ``lite``, ``full``, or ``none`` where tiered's middleware did not run
+``client_kind``     ``browser``, ``text-browser``, ``crawler``, ``api``, ``unknown``, or ``none``
+                    as for ``tier`` (:data:`tiered.core.capabilities.ClientKind`)
+``status_class``    ``1xx`` … ``5xx``
+
+The histogram has no ``client_kind``: the kind multiplies the counter's series by five at most,
+but would multiply the histogram's fourteen buckets too.
 """
 
 from __future__ import annotations
@@ -43,8 +53,9 @@ class Metrics:
         r = self.registry
         self.requests = Counter(
             "tiered_requests",
-            "HTTP requests by route template, method, representation, tier and status class.",
-            ["route", "method", "representation", "tier", "status_class"],
+            "HTTP requests by route template, method, representation, tier, client kind and "
+            "status class.",
+            ["route", "method", "representation", "tier", "client_kind", "status_class"],
             registry=r,
         )
         self.duration = Histogram(
@@ -90,7 +101,7 @@ class Metrics:
             ["where"],
             registry=r,
         )
-        self._request_children: dict[tuple[str, str, str, str, str], tuple[Any, Any]] = {}
+        self._request_children: dict[tuple[str, str, str, str, str, str], tuple[Any, Any]] = {}
         self._children: dict[tuple[str, tuple[str, ...]], Any] = {}
 
     def request(
@@ -99,6 +110,7 @@ class Metrics:
         method: str,
         representation: str,
         tier: str,
+        client_kind: str,
         status: int,
         duration_seconds: float,
     ) -> None:
@@ -107,6 +119,7 @@ class Metrics:
             method if method in KNOWN_METHODS else "OTHER",
             representation,
             tier,
+            client_kind,
             f"{status // 100}xx",
         )
         children = self._request_children.get(key)

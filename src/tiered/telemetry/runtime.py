@@ -37,7 +37,7 @@ from opentelemetry import trace
 from prometheus_client import CollectorRegistry
 from starlette.types import Scope
 
-from tiered.asgi.accesslog import RequestRecord, representation_of
+from tiered.asgi.accesslog import RequestRecord, SentRepresentation
 from tiered.asgi.context import SCOPE_KEY, RequestContext
 from tiered.telemetry.latency import bucket_of
 from tiered.telemetry.metrics import UNMATCHED_ROUTE, Metrics
@@ -108,15 +108,24 @@ class Telemetry:
     # --- counting (on the request path: cheap, never raising) ------------------------------------
 
     def observe(self, record: RequestRecord) -> None:
-        """Count one finished request (called by the access-log middleware)."""
+        """Count one finished request (called by the access-log middleware).
+
+        A page view, for the estimate of how many never ran JavaScript, is a ``page`` sent to a
+        client of kind ``browser`` (not a crawler, an API client or a text browser), for a
+        method other than ``HEAD``, and not asked for by htmx: a history restore or a boosted
+        link gets a whole page, but into a document whose script already ran and never beacons
+        again.
+        """
         try:
             tier = record.tier or "none"
-            representation = record.representation or "other"
+            client_kind = record.client_kind or "none"
+            representation = record.representation
             self.metrics.request(
                 record.route,
                 record.method,
                 representation,
                 tier,
+                client_kind,
                 record.status,
                 record.duration_ms / 1000,
             )
@@ -124,8 +133,9 @@ class Telemetry:
                 self.metrics.count("reasons", tier, reason)
             page_view = (
                 representation == "page"
-                and record.user_agent_kind == "browser"
+                and client_kind == "browser"
                 and record.method != "HEAD"
+                and not record.htmx
             )
             if page_view:
                 self.metrics.count("page_views", tier)
@@ -133,6 +143,7 @@ class Telemetry:
                 return  # a beacon or report: counted by its endpoint, not as a page's traffic
             fields = self._fields()
             fields[f"req|{tier}|{representation}"] += 1
+            fields[f"client|{client_kind}"] += 1
             fields[f"status|{record.status // 100}xx"] += 1
             fields[f"lat|{tier}|{representation}|{bucket_of(record.duration_ms)}"] += 1
             for reason in record.reasons:
@@ -183,7 +194,9 @@ class Telemetry:
         self._schedule_flush()
         return self._current
 
-    def response_started(self, scope: Scope, route: str | None, content_type: bytes) -> None:
+    def response_started(
+        self, scope: Scope, route: str | None, representation: SentRepresentation
+    ) -> None:
         """Add ``tiered.*`` attributes to the current span, while OpenTelemetry's ASGI middleware
         still has it open (it ends the span with the last body message)."""
         if self.tracer_provider is None:
@@ -194,13 +207,13 @@ class Telemetry:
             if not span.is_recording() or ctx is None:
                 return
             client = ctx.client
-            representation = representation_of(content_type, client.htmx is not None)
             span.set_attributes(
                 {
                     "tiered.route": route or getattr(scope.get("route"), "path", UNMATCHED_ROUTE),
                     "tiered.tier": client.tier,
                     "tiered.reasons": list(client.reasons),
-                    "tiered.representation": representation or "other",
+                    "tiered.client_kind": client.kind,
+                    "tiered.representation": representation,
                 }
             )
         except Exception:

@@ -2,11 +2,12 @@
 
 Each minute (``int(unix_time // 60)``) has one bucket: a flat mapping of field name to count.
 The field names are built by :class:`~tiered.telemetry.runtime.Telemetry` from closed sets only
-(tiers, reasons, representations, declared flags, known failure kinds, bucket indexes), never
-from what a client sent, so a bucket cannot grow without bound:
+(tiers, reasons, representations, client kinds, declared flags, known failure kinds, bucket
+indexes), never from what a client sent, so a bucket cannot grow without bound:
 
 ====================================  ===========================================================
 ``req|{tier}|{representation}``       requests
+``client|{kind}``                     requests by client kind (``browser``, ``api``, …)
 ``status|{class}``                    requests by status class (``2xx`` … ``5xx``)
 ``why|{tier}|{reason}``               requests whose tier had that reason
 ``pv|{tier}``                         HTML page views served to browsers

@@ -2,10 +2,13 @@
 
 Example::
 
-    >>> buckets = {100: {"req|full|page": 3, "req|core|page": 1, "pv|full": 3, "js|full": 2}}
+    >>> buckets = {100: {"req|full|page": 3, "req|core|page": 1, "pv|full": 3, "js|full": 2,
+    ...                  "client|browser": 3, "client|api": 1}}
     >>> summary = summarise(buckets, first_minute=100, last_minute=100)
     >>> summary.requests_by_tier["full"], summary.javascript[0].never_ran
     (3, 1)
+    >>> summary.requests_by_client["api"]
+    1
 """
 
 from __future__ import annotations
@@ -13,10 +16,23 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
+from tiered.asgi.accesslog import SENT_REPRESENTATIONS
+from tiered.core.capabilities import CLIENT_KINDS
 from tiered.telemetry.latency import percentile
 from tiered.telemetry.store import Buckets
 
 TIERS = ("core", "lite", "full")
+
+__all__ = [
+    "CLIENT_KINDS",
+    "TIERS",
+    "FlagRow",
+    "JavaScriptRow",
+    "LatencyRow",
+    "Slot",
+    "Summary",
+    "summarise",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +99,9 @@ class Summary:
     flags: list[FlagRow]
     failures: list[tuple[str, int]]
     status_classes: dict[str, int] = field(default_factory=dict)
+    requests_by_client: dict[str, int] = field(default_factory=dict)
+    """Requests by client kind, every one of :data:`CLIENT_KINDS` in that order: browsers, text
+    browsers, crawlers, API and script clients (``api``), and the unknown."""
 
     @property
     def requests(self) -> int:
@@ -103,6 +122,7 @@ def summarise(
     flags: dict[str, Counter[str]] = defaultdict(Counter)
     failures: Counter[str] = Counter()
     status: Counter[str] = Counter()
+    clients: Counter[str] = Counter()
     for minute, fields in buckets.items():
         if not first_minute <= minute <= last_minute:
             continue
@@ -127,6 +147,8 @@ def summarise(
                 failures[rest] += count
             elif kind == "status":
                 status[rest] += count
+            elif kind == "client":
+                clients[rest] += count
     slots = [
         Slot(start, slot_minutes, {tier: slot_counts[start][tier] for tier in TIERS})
         for start in range(first_minute, last_minute + 1, slot_minutes)
@@ -151,10 +173,13 @@ def summarise(
         flags=[FlagRow(key, dict(sorted(flags[key].items()))) for key in sorted(flags)],
         failures=failures.most_common(),
         status_classes=dict(sorted(status.items())),
+        requests_by_client={kind: clients[kind] for kind in CLIENT_KINDS},
     )
 
 
-_REPRESENTATION_ORDER = {"page": 0, "fragment": 1, "json": 2, "problem": 3}
+_REPRESENTATION_ORDER: dict[str, int] = {
+    representation: rank for rank, representation in enumerate(SENT_REPRESENTATIONS)
+}
 
 
 def _latency_order(item: tuple[tuple[str, str], Counter[int]]) -> tuple[int, int, str]:

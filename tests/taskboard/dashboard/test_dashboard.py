@@ -20,6 +20,7 @@ CHROME = (
     "Chrome/142.0.0.0 Safari/537.36"
 )
 BROWSER = {"User-Agent": CHROME}
+GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 JSON = {"Accept": "application/json"}
 _BEACON = re.compile(r'<meta name="tiered-tier" content="([a-z]+)" data-beacon="([^"]+)"')
 _TOKEN = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
@@ -77,6 +78,7 @@ def test_metrics_are_served_to_the_token_and_count_the_requests_sent(client: Tes
     login = (
         "tiered_requests_total",
         (
+            ("client_kind", "browser"),
             ("method", "GET"),
             ("representation", "page"),
             ("route", "/login"),
@@ -131,16 +133,48 @@ def test_the_dashboard_draws_every_chart_for_an_admin(client: TestClient) -> Non
     assert response.status_code == 200
     html = response.text
     assert "<h1>Telemetry dashboard</h1>" in html
-    for chart in ("tiers", "reasons", "latency", "js"):
+    for chart in ("tiers", "clients", "reasons", "latency", "js"):
         assert f'<svg role="img" aria-labelledby="{chart}-title {chart}-desc"' in html
         assert f'<title id="{chart}-title">' in html
     assert "<script" not in html.split("</head>", 1)[1]  # the charts need no script
-    assert html.count("<table>") >= 4  # each chart's data, as a table
+    assert html.count("<table>") >= 5  # each chart's data, as a table
     desc = re.search(r'<desc id="tiers-desc">([^<]*)</desc>', html).group(1)  # type: ignore[union-attr]
     assert "33% of 3 requests got the core tier, 33% lite and 33% full" in desc
     assert '<th scope="row">text-browser</th><td class="number">1</td>' in html
     assert '<th scope="row">save-data</th><td class="number">1</td>' in html
     assert "<td>page</td>" in html  # a latency row per tier and representation
+
+
+def test_the_dashboard_shows_api_clients_apart_from_crawlers_and_browsers(
+    client: TestClient,
+) -> None:
+    client.get("/login", headers=BROWSER)
+    client.get("/login", headers={"User-Agent": GOOGLEBOT})
+    client.get("/healthz", headers={"User-Agent": "curl/8.5.0", **JSON})
+    client.get("/login", headers={"User-Agent": "python-requests/2.32.3"})
+    client.get("/login", headers={"User-Agent": "Python-urllib/3.12"})  # uap-core: a Spider
+    log_in(client, make_user(client, "admin@example.org", is_admin=True))
+    before = client.get("/admin/dashboard", headers={**BROWSER, **JSON}).json()["clients"]
+
+    html = client.get("/admin/dashboard", headers=BROWSER).text
+
+    counts = {row["kind"]: row["count"] for row in before}
+    assert counts["api"] == 3
+    assert counts["crawler"] == 1
+    assert [row["label"] for row in before] == [
+        "browsers",
+        "text browsers",
+        "crawlers",
+        "API and script clients",
+        "unknown",
+    ]
+    assert '<figure class="chart" id="clients">' in html
+    assert '<svg role="img" aria-labelledby="clients-title clients-desc"' in html
+    assert '<th scope="row">API and script clients</th><td class="number">3</td>' in html
+    assert '<th scope="row">crawlers</th><td class="number">1</td>' in html
+    desc = re.search(r'<desc id="clients-desc">([^<]*)</desc>', html).group(1)  # type: ignore[union-attr]
+    assert "API and script clients 3" in desc
+    assert "crawlers 1" in desc
 
 
 def test_the_dashboard_offers_fixed_windows(admin_client: TestClient) -> None:

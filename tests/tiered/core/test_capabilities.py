@@ -11,19 +11,26 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.tiered.core.test_useragent import (
+    BINGBOT,
     CHROME_ANDROID,
     CHROME_WINDOWS,
     CURL,
     FIREFOX_WINDOWS,
+    GO_HTTP_CLIENT,
     GOOGLEBOT,
     IE11,
+    JAVA,
     LYNX,
+    PYTHON_HTTPX,
+    PYTHON_REQUESTS,
+    PYTHON_URLLIB,
     SAFARI_IPHONE,
     W3M,
 )
 from tiered.core import capabilities
 from tiered.core.capabilities import (
     CHOICE_COOKIE,
+    CLIENT_KINDS,
     JS_COOKIE,
     Client,
     HtmxRequest,
@@ -75,6 +82,8 @@ CLIENT_HINT_FIELDS = {
 }
 HEADERS_READ = (
     "user-agent",
+    "accept",
+    "authorization",
     *CLIENT_HINT_FIELDS,
     "hx-request",
     "hx-request-type",
@@ -410,6 +419,24 @@ def test_htmx_history_restore_does_not_want_fragment() -> None:
     assert client.wants_fragment is False
 
 
+def test_htmx_4_history_restore_without_hx_request_is_read_as_htmx() -> None:
+    # htmx 4.0.1 builds a restore's headers anew: these two, and no HX-Request.
+    headers = {
+        "user-agent": FIREFOX_WINDOWS,
+        "accept": "*/*",
+        "hx-history-restore-request": "true",
+        "hx-request-type": "full",
+    }
+    client = read_client(headers, {JS_COOKIE: "1"})
+    assert client.htmx == HtmxRequest("full", None, None, None, False, True)
+    assert client.wants_fragment is False
+
+
+def test_history_restore_header_other_than_true_is_not_htmx() -> None:
+    client = read_client({"hx-history-restore-request": "false"}, {})
+    assert client.htmx is None
+
+
 @pytest.mark.parametrize("value", ["false", "", "1", "yes"])
 def test_hx_request_other_than_true_is_not_htmx(value: str) -> None:
     client = read_client({"hx-request": value, "hx-target": "#x"}, {})
@@ -437,6 +464,75 @@ def test_htmx_does_not_change_the_tier() -> None:
         without.reasons,
         without.tier_headers,
     )
+
+
+# --- the kind of client -------------------------------------------------------------------------
+
+JSON_ACCEPT = "application/json"
+BROWSER_ACCEPT = CHROME_HEADERS["accept"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "kind"),
+    [
+        ({"user-agent": CHROME_WINDOWS, "accept": BROWSER_ACCEPT}, "browser"),
+        ({"user-agent": SAFARI_IPHONE, "accept": JSON_ACCEPT}, "browser"),  # a page's fetch()
+        ({"user-agent": LYNX}, "text-browser"),
+        ({"user-agent": W3M}, "text-browser"),
+        ({"user-agent": GOOGLEBOT}, "crawler"),
+        ({"user-agent": BINGBOT, "accept": JSON_ACCEPT}, "crawler"),
+        ({"user-agent": CURL}, "api"),
+        ({"user-agent": CURL, "accept": JSON_ACCEPT}, "api"),
+        ({"user-agent": PYTHON_REQUESTS}, "api"),
+        ({"user-agent": PYTHON_HTTPX}, "api"),
+        ({"user-agent": GO_HTTP_CLIENT}, "api"),
+        ({"user-agent": PYTHON_URLLIB}, "api"),  # uap-core calls it a Spider
+        ({"user-agent": JAVA}, "api"),  # likewise
+        ({"accept": JSON_ACCEPT}, "api"),  # no User-Agent, asking for JSON
+        ({"user-agent": "my-sync-script/1.0", "accept": JSON_ACCEPT}, "api"),
+        ({"user-agent": "my-sync-script/1.0", "accept": "*/*"}, "unknown"),
+        ({"user-agent": "", "accept": "application/json;q=0.5, text/html"}, "unknown"),
+        ({"user-agent": "", "accept": "image/png"}, "unknown"),
+        ({}, "unknown"),
+    ],
+)
+def test_the_kind_of_client_is_read_from_its_user_agent_and_accept(
+    headers: dict[str, str], kind: str
+) -> None:
+    client = read_client(headers, {})
+    assert client.kind == kind
+    assert client.bearer is False
+
+
+@pytest.mark.parametrize("user_agent", [CHROME_WINDOWS, "my-sync-script/1.0", GOOGLEBOT, ""])
+def test_a_bearer_token_makes_any_client_an_api_client(user_agent: str) -> None:
+    client = read_client({"user-agent": user_agent, "authorization": "Bearer tok_123"}, {})
+    assert (client.kind, client.bearer) == ("api", True)
+
+
+@pytest.mark.parametrize("authorization", ["Basic dXNlcjpwYXNz", "Bearer", "bearer-ish x", ""])
+def test_other_authorization_is_not_a_bearer_token(authorization: str) -> None:
+    client = read_client({"user-agent": CHROME_WINDOWS, "authorization": authorization}, {})
+    assert (client.kind, client.bearer) == ("browser", False)
+
+
+def test_the_kind_of_client_changes_neither_tier_nor_vary() -> None:
+    as_script = read_client(
+        {**CHROME_HEADERS, "authorization": "Bearer tok", "accept": JSON_ACCEPT}, {}
+    )
+    as_browser = read_client(CHROME_HEADERS, {})
+    assert (as_script.tier, as_script.reasons, as_script.tier_headers) == (
+        as_browser.tier,
+        as_browser.reasons,
+        as_browser.tier_headers,
+    )
+
+
+def test_the_cached_client_keeps_no_token() -> None:
+    one = read_client({"user-agent": CURL, "authorization": "Bearer first-secret"}, {})
+    other = read_client({"user-agent": CURL, "authorization": "Bearer second-secret"}, {})
+    assert one is other
+    assert "secret" not in repr(one)
 
 
 # --- properties ---------------------------------------------------------------------------------
@@ -475,6 +571,7 @@ def assert_valid(client: Client) -> None:
     assert list(client.reasons) == sorted(client.reasons, key=REASONS.index)
     assert client.tier_headers in (CHOICE_READ, USER_AGENT_READ, ALL_READ)
     assert isinstance(client.wants_fragment, bool)
+    assert client.kind in CLIENT_KINDS
 
 
 @given(headers, cookies, policies)

@@ -74,6 +74,11 @@ CURL = "curl/8.5.0"
 WGET = "Wget/1.21.4"
 HTTPIE = "HTTPie/3.2.4"
 PYTHON_REQUESTS = "python-requests/2.32.3"
+PYTHON_HTTPX = "python-httpx/0.28.1"
+PYTHON_URLLIB = "Python-urllib/3.12"
+GO_HTTP_CLIENT = "Go-http-client/2.0"
+JAVA = "Java/17.0.2"
+NODE_FETCH = "node-fetch/1.0 (+https://github.com/bitinn/node-fetch)"
 
 KINDS: tuple[UserAgentKind, ...] = get_args(UserAgentKind)
 
@@ -149,10 +154,25 @@ def test_crawlers_are_crawlers_even_when_they_name_chrome(raw: str, family: str)
         (WGET, "Wget", 1),
         (HTTPIE, "HTTPie", 3),
         (PYTHON_REQUESTS, "Python Requests", 2),
+        (GO_HTTP_CLIENT, "Go-http-client", 2),
+        # uap-core has no rule for these: the product token names them.
+        (PYTHON_HTTPX, "python-httpx", 0),
+        (NODE_FETCH, "node-fetch", 1),
+        ("undici", "undici", None),
     ],
 )
-def test_http_tools_are_other(raw: str, family: str, major: int) -> None:
+def test_http_tools_are_other(raw: str, family: str, major: int | None) -> None:
     assert parse_user_agent(raw) == UserAgent(raw=raw, family=family, major=major, kind="other")
+
+
+@pytest.mark.parametrize(("raw", "family"), [(PYTHON_URLLIB, "Python-urllib"), (JAVA, "Java")])
+def test_http_libraries_uap_core_files_as_spiders_are_not_crawlers(raw: str, family: str) -> None:
+    ua = parse_user_agent(raw)
+    assert (ua.family, ua.kind) == (family, "other")
+
+
+def test_every_http_library_token_is_lower_case() -> None:
+    assert all(token == token.lower() for token in useragent.HTTP_LIBRARY_TOKENS)
 
 
 @pytest.mark.parametrize("raw", ["", "   ", "\t"])
@@ -160,7 +180,7 @@ def test_empty_user_agent_is_unknown_with_empty_family(raw: str) -> None:
     assert parse_user_agent(raw) == UserAgent(raw=raw, family="", major=None, kind="unknown")
 
 
-@pytest.mark.parametrize("raw", ["python-httpx/0.28.1", "garbage ???", "\x00\xff\xfe", "Mozilla"])
+@pytest.mark.parametrize("raw", ["my-sync-script/1.0", "garbage ???", "\x00\xff\xfe", "Mozilla"])
 def test_unrecognised_user_agent_is_unknown_family_other(raw: str) -> None:
     assert parse_user_agent(raw) == UserAgent(raw=raw, family="Other", major=None, kind="unknown")
 

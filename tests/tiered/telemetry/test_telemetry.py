@@ -39,6 +39,7 @@ CHROME = (
     "Chrome/142.0.0.0 Safari/537.36"
 )
 LYNX = "Lynx/2.9.0 libwww-FM/2.14"
+GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 PAGE = (
     '{% extends "tiered/layout.html" %}{% block title %}Home{% endblock %}'
     '{% block main %}{% block body %}<p>Hello</p>{% if flag("inline_edit") %}<p>edit</p>'
@@ -147,11 +148,34 @@ def test_only_html_pages_to_browsers_count_as_page_views(
     client.get("/", headers={"User-Agent": CHROME, "HX-Request": "true"})  # a fragment
     client.get("/", headers={"User-Agent": CHROME, "Accept": "application/json"})
     client.head("/", headers={"User-Agent": CHROME})
+    client.get("/", headers={"User-Agent": GOOGLEBOT})  # a crawler runs no beacon
+    client.get("/", headers={"User-Agent": "curl/8.5.0"})  # an API client gets the page
+    client.get("/", headers={"User-Agent": CHROME, "Authorization": "Bearer t"})  # a script
+    # A history restore (htmx 4's headers) and a boosted link: whole pages, asked for by htmx in
+    # a document whose script already ran and beaconed.
+    client.get(
+        "/",
+        headers={
+            "User-Agent": CHROME,
+            "HX-History-Restore-Request": "true",
+            "HX-Request-Type": "full",
+        },
+    )
+    client.get(
+        "/",
+        headers={
+            "User-Agent": CHROME,
+            "HX-Request": "true",
+            "HX-Request-Type": "full",
+            "HX-Boosted": "true",
+        },
+    )
 
     summary = summary_of(client, telemetry)
 
     assert [row.page_views for row in summary.javascript] == [0, 0, 0]
-    assert summary.requests == 4
+    assert summary.requests == 9
+    assert samples(telemetry, "tiered_page_views_total") == {}
 
 
 def test_the_page_names_its_tier_and_the_telemetry_endpoints(client: TestClient) -> None:
@@ -218,6 +242,7 @@ def test_requests_are_counted_by_tier_reason_and_representation(
     assert (
         requests[
             (
+                ("client_kind", "browser"),
                 ("method", "GET"),
                 ("representation", "problem"),
                 ("route", "(unmatched)"),
@@ -230,6 +255,7 @@ def test_requests_are_counted_by_tier_reason_and_representation(
     assert (
         requests[
             (
+                ("client_kind", "browser"),
                 ("method", "GET"),
                 ("representation", "page"),
                 ("route", "/"),
@@ -243,6 +269,47 @@ def test_requests_are_counted_by_tier_reason_and_representation(
         samples(telemetry, "tiered_tier_reasons_total")[(("reason", "save-data"), ("tier", "lite"))]
         == 1.0
     )
+
+
+def test_requests_are_counted_by_kind_of_client(client: TestClient, telemetry: Telemetry) -> None:
+    client.get("/", headers={"User-Agent": CHROME})
+    client.get("/", headers={"User-Agent": CHROME, "HX-Request": "true"})
+    client.get("/", headers={"User-Agent": LYNX})
+    client.get("/", headers={"User-Agent": GOOGLEBOT})
+    client.get("/", headers={"User-Agent": "curl/8.5.0", "Accept": "application/json"})
+    client.get("/", headers={"User-Agent": "python-httpx/0.28.1"})
+    client.get("/", headers={"User-Agent": "", "Accept": "application/json"})
+    client.get("/", headers={"User-Agent": "nightly/1.0", "Authorization": "Bearer t"})
+    client.get("/", headers={"User-Agent": ""})
+
+    summary = summary_of(client, telemetry)
+
+    assert summary.requests_by_client == {
+        "browser": 2,
+        "text-browser": 1,
+        "crawler": 1,
+        "api": 4,
+        "unknown": 1,
+    }
+    by_kind: dict[str, float] = {}
+    for labels, value in samples(telemetry, "tiered_requests_total").items():
+        kind = dict(labels)["client_kind"]
+        by_kind[kind] = by_kind.get(kind, 0) + value
+    assert by_kind == {"browser": 2, "text-browser": 1, "crawler": 1, "api": 4, "unknown": 1}
+
+
+def test_client_kinds_are_summed_from_buckets() -> None:
+    buckets: Buckets = {100: {"client|api": 2, "client|crawler": 1}, 101: {"client|api": 3}}
+
+    summary = summarise(buckets, 100, 101)
+
+    assert summary.requests_by_client == {
+        "browser": 0,
+        "text-browser": 0,
+        "crawler": 1,
+        "api": 5,
+        "unknown": 0,
+    }
 
 
 def test_percentiles_come_from_buckets_summed_across_processes() -> None:
@@ -374,8 +441,29 @@ def test_spans_carry_tiereds_attributes(tmp_path: Path) -> None:
     assert attributes["tiered.tier"] == "lite"
     assert tuple(attributes["tiered.reasons"]) == ("save-data",)  # type: ignore[arg-type]
     assert attributes["tiered.representation"] == "page"
+    assert attributes["tiered.client_kind"] == "browser"
     assert attributes["tiered.route"] == "/"
     assert attributes["http.status_code"] == 200  # OpenTelemetry's own, not rebuilt
+
+
+def test_spans_name_what_was_sent_to_htmx(tmp_path: Path) -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    telemetry = Telemetry(tracer_provider=provider)
+    with TestClient(build(tmp_path, telemetry)) as client:
+        client.get("/", headers={"User-Agent": CHROME, "HX-Request": "true"})
+        client.get("/", headers={"User-Agent": CHROME, "HX-History-Restore-Request": "true"})
+        client.get("/", headers={"User-Agent": "curl/8.5.0", "Accept": "application/json"})
+
+    sent = [
+        (
+            (span.attributes or {})["tiered.representation"],
+            (span.attributes or {})["tiered.client_kind"],
+        )
+        for span in exporter.get_finished_spans()
+    ]
+    assert sent == [("fragment", "browser"), ("page", "browser"), ("json", "api")]
 
 
 def test_an_otlp_endpoint_sets_up_an_exporting_provider() -> None:

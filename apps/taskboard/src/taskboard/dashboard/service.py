@@ -17,7 +17,7 @@ from pydantic import BaseModel
 import tiered
 from taskboard.accounts.models import User
 from taskboard.settings import Settings
-from tiered.telemetry import Summary, summarise
+from tiered.telemetry import CLIENT_KINDS, Summary, summarise
 
 logger = logging.getLogger("taskboard.dashboard")
 
@@ -26,6 +26,14 @@ WINDOWS = {15: 1, 60: 5, 360: 30, 1440: 120}
 DEFAULT_WINDOW = 60
 TOP_REASONS = 8
 STORE_UNREADABLE = "The telemetry store could not be read, so the charts are empty. Try again soon."
+CLIENT_LABELS = {
+    "browser": "browsers",
+    "text-browser": "text browsers",
+    "crawler": "crawlers",
+    "api": "API and script clients",
+    "unknown": "unknown",
+}
+"""How the dashboard names each of tiered's client kinds."""
 
 
 def build_telemetry(settings: Settings) -> tiered.Telemetry:
@@ -75,6 +83,17 @@ class CountRow(BaseModel):
     """Of the chart's largest row (0 to 1), for the bar's length."""
 
 
+class ClientRow(BaseModel):
+    """Requests from one kind of client: API clients and crawlers are counted apart."""
+
+    kind: str
+    """tiered's client kind: ``browser``, ``text-browser``, ``crawler``, ``api`` or ``unknown``."""
+    label: str
+    count: int
+    share: float
+    """Of the kind with the most requests (0 to 1), for the bar's length."""
+
+
 class LatencyOut(BaseModel):
     tier: str
     representation: str
@@ -105,6 +124,7 @@ class DashboardPage(BaseModel):
     requests: int
     tier_totals: dict[str, int]
     tier_slots: list[TierSlot]
+    clients: list[ClientRow]
     reasons: list[CountRow]
     latency: list[LatencyOut]
     latency_max_ms: float
@@ -176,6 +196,7 @@ def page_of(summary: Summary, minutes: int, notice: str | None = None) -> Dashbo
         requests=summary.requests,
         tier_totals=summary.requests_by_tier,
         tier_slots=slots,
+        clients=_clients(summary.requests_by_client),
         reasons=_rows(summary.reasons[:TOP_REASONS]),
         latency=latency,
         latency_max_ms=max((row.p95_ms for row in latency), default=0.0),
@@ -199,6 +220,19 @@ def _rows(counts: list[tuple[str, int]]) -> list[CountRow]:
     largest = max((count for _, count in counts), default=0)
     return [
         CountRow(label=label, count=count, share=_share(count, largest)) for label, count in counts
+    ]
+
+
+def _clients(counts: dict[str, int]) -> list[ClientRow]:
+    largest = max(counts.values(), default=0)
+    return [
+        ClientRow(
+            kind=kind,
+            label=CLIENT_LABELS[kind],
+            count=counts.get(kind, 0),
+            share=_share(counts.get(kind, 0), largest),
+        )
+        for kind in CLIENT_KINDS
     ]
 
 
