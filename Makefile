@@ -39,6 +39,7 @@ test: lint typecheck pytest ## Lint, type-check and run the whole test suite
 lint: $(VENV)/.synced
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(VENV)/.synced
 	$(BIN)/mypy

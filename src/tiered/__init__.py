@@ -26,7 +26,7 @@ from tiered.asgi.idempotency import (
     RedisIdempotencyStore,
     StoredResponse,
 )
-from tiered.asgi.runtime import Runtime
+from tiered.asgi.runtime import Runtime, csrf_exempt, safe_next
 from tiered.asgi.sessions import MemorySessionStore, Session, SessionStore
 from tiered.core.capabilities import Client, HtmxRequest, read_client
 from tiered.core.errors import (
@@ -50,7 +50,7 @@ from tiered.core.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
-from tiered.core.flags import FlagDefinition, Rule
+from tiered.core.flags import Condition, FlagDefinition, Rule, flag_to_data, parse_flag
 from tiered.core.forms import FieldError, FormState
 from tiered.core.negotiation import Negotiated, Representation, negotiate
 from tiered.core.tiers import Reason, Tier, TierPolicy
@@ -71,6 +71,7 @@ __all__ = [
     "BadRequest",
     "Client",
     "ClientDep",
+    "Condition",
     "Conflict",
     "CsrfFailed",
     "Done",
@@ -121,15 +122,19 @@ __all__ = [
     "UnsupportedMediaType",
     "ValidationFailed",
     "client_of",
+    "csrf_exempt",
     "flag",
+    "flag_to_data",
     "flash",
     "form",
     "get_cookie",
     "install",
     "negotiate",
+    "parse_flag",
     "read_body",
     "read_client",
     "route",
+    "safe_next",
     "session_of",
     "set_cookie",
     "view",

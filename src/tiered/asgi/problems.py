@@ -149,6 +149,13 @@ def problem_response(
     negotiated = negotiate_error(ctx.headers.get("accept"), ctx.client.htmx)
     headers = dict(problem.headers)
     headers["Vary"] = vary_value(negotiated, ctx.client)
+    if problem.location is not None and negotiated.representation != "problem":
+        # A person is sent on; the problem's own headers (a WWW-Authenticate challenge) are for
+        # the API clients that get the document.
+        redirect = {"Vary": headers["Vary"]}
+        if negotiated.representation == "fragment":
+            return Response(status_code=200, headers={**redirect, "HX-Redirect": problem.location})
+        return Response(status_code=303, headers={**redirect, "Location": problem.location})
     ctx.representation = negotiated.representation
     if negotiated.representation == "problem":
         body = json.dumps(problem_document(problem, ctx, request.url.path), ensure_ascii=False)

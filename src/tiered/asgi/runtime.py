@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from starlette.requests import Request
 from starlette.routing import BaseRoute, Match
@@ -31,6 +31,27 @@ CSRF_EXEMPT_ATTRIBUTE = "__tiered_csrf_exempt__"
 """Set (to ``True``) on endpoints that rely on no ambient credential, so they need no CSRF token:
 an API token endpoint that reads the email and password from a JSON body and sets no cookie.
 The Origin and Fetch Metadata checks still apply to them."""
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def csrf_exempt(endpoint: F) -> F:
+    """Mark an endpoint that relies on no ambient credential, so it needs no CSRF token.
+
+    For an endpoint that reads credentials from the body and sets no cookie (an API token
+    endpoint); the Origin and Fetch Metadata checks still apply. Put it above the route
+    decorator's function, under ``@app.post``.
+
+    Example::
+
+        @app.post("/api/tokens")
+        @tiered.csrf_exempt
+        @tiered.form(TokenRequest)
+        async def issue_token(data: TokenRequest) -> tiered.Done[Token]: ...
+    """
+    setattr(endpoint, CSRF_EXEMPT_ATTRIBUTE, True)
+    return endpoint
+
 
 TIERED_STATIC = Path(__file__).resolve().parent.parent / "static"
 

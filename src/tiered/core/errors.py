@@ -31,7 +31,13 @@ class HTTPProblem(TieredError):
     """An error with an HTTP status and a stable code, rendered in the negotiated representation.
 
     Subclasses set ``status``, ``code``, ``title`` and, when useful, ``next_step``: one sentence a
-    person reads on the error page about what to do now.
+    person reads on the error page about what to do now. ``location`` sends a person's browser
+    there instead of an error page (303 See Other; ``HX-Redirect`` for an enhanced request), while
+    an API client still gets the problem document: a log-in page for ``Unauthorized``, say.
+
+    Example::
+
+        raise LoginRequired("Log in to see this page.", location="/login?next=/tasks")
     """
 
     status: ClassVar[int] = 500
@@ -47,9 +53,11 @@ class HTTPProblem(TieredError):
         *,
         headers: Mapping[str, str] | None = None,
         extra: Mapping[str, Any] | None = None,
+        location: str | None = None,
     ) -> None:
         super().__init__(detail or self.title)
         self.detail = detail
+        self.location = location
         self.headers: dict[str, str] = dict(headers or {})
         self.extra: dict[str, Any] = dict(extra or {})
 

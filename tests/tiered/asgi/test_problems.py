@@ -207,3 +207,49 @@ def test_invalid_request_id_is_replaced(notes_app: NotesApp) -> None:
 
     assert response.headers["x-request-id"] != "bad id\x7f"
     assert len(response.headers["x-request-id"]) == 16
+
+
+def _app_with_location(tmp_path: Path) -> TestClient:
+    from fastapi import FastAPI
+
+    import tiered
+
+    app = FastAPI()
+    tiered.install(app, secret_key=SECRET, template_dirs=(str(tmp_path),))
+
+    @app.get("/private")
+    async def private() -> None:
+        raise tiered.Unauthorized(
+            "Log in first.", headers={"WWW-Authenticate": "Bearer"}, location="/login?next=x"
+        )
+
+    return TestClient(app)
+
+
+def test_a_problem_with_a_location_sends_a_browser_there(tmp_path: Path) -> None:
+    response = _app_with_location(tmp_path).get(
+        "/private", headers={"Accept": "text/html"}, follow_redirects=False
+    )
+
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?next=x"
+    assert "www-authenticate" not in response.headers
+    assert "Accept" in response.headers["vary"]
+
+
+def test_a_problem_with_a_location_redirects_an_enhanced_request(tmp_path: Path) -> None:
+    response = _app_with_location(tmp_path).get(
+        "/private", headers={"Accept": "text/html", "HX-Request": "true"}
+    )
+
+    assert response.status_code == 200
+    assert response.headers["hx-redirect"] == "/login?next=x"
+
+
+def test_a_problem_with_a_location_is_still_a_problem_for_an_api_client(tmp_path: Path) -> None:
+    response = _app_with_location(tmp_path).get("/private", headers={"Accept": "application/json"})
+
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert response.json()["detail"] == "Log in first."

@@ -7,7 +7,6 @@ also left on ``request.state.user`` for the layout's header.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
@@ -16,7 +15,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import RedirectResponse
 
 import tiered
 from taskboard.accounts import service
@@ -38,10 +37,6 @@ from taskboard.accounts.ratelimit import (
 from taskboard.accounts.service import SESSION_USER_KEY, aware
 from taskboard.db import Database
 from tiered import Done, FieldError
-from tiered.asgi.context import context_of
-from tiered.asgi.problems import problem_response
-from tiered.asgi.runtime import CSRF_EXEMPT_ATTRIBUTE
-from tiered.core.vary import vary_value
 
 router = APIRouter()
 
@@ -50,7 +45,6 @@ HOME = "/tasks"
 NEW_TOKEN_KEY = "_new_api_token"  # noqa: S105 (a session key)
 """Carries a just-created token to the next settings page, which shows it once and drops it."""
 _BEARER_CHALLENGE = 'Bearer realm="taskboard"'
-_SAFE_NEXT = re.compile(r"^/(?![/\\])[^\s\\]*$")
 
 
 class LoginRequired(tiered.Unauthorized):
@@ -103,8 +97,15 @@ async def _optional_user(request: Request) -> User | None:
 async def _current_user(request: Request) -> User:
     user = await _optional_user(request)
     if user is None:
+        # A person is sent to the login page (and back afterwards); an API client gets the 401.
+        target = "/login"
+        if request.method in ("GET", "HEAD"):
+            here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            target += "?" + urlencode({"next": here})
         raise LoginRequired(
-            "Log in to see this page.", headers={"WWW-Authenticate": _BEARER_CHALLENGE}
+            "Log in to see this page.",
+            headers={"WWW-Authenticate": _BEARER_CHALLENGE},
+            location=target,
         )
     return user
 
@@ -115,34 +116,9 @@ CurrentUser = Annotated[User, Depends(_current_user)]
 OptionalUser = Annotated[User | None, Depends(_optional_user)]
 
 
-async def _on_login_required(request: Request, exc: Exception) -> Response:
-    """A person is sent to the login page (and back afterwards); an API client gets the 401."""
-    assert isinstance(exc, LoginRequired)
-    client = tiered.client_of(request)
-    try:
-        negotiated = tiered.negotiate(request.headers.get("accept"), client.htmx)
-    except tiered.NotAcceptable:
-        negotiated = None
-    if negotiated is None or negotiated.representation == "json":
-        return problem_response(request, context_of(request), exc)
-    target = "/login"
-    if request.method in ("GET", "HEAD"):
-        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        target += "?" + urlencode({"next": here})
-    headers = {"Vary": vary_value(negotiated, client)}
-    if negotiated.representation == "fragment":
-        return Response(status_code=200, headers={**headers, "HX-Redirect": target})
-    return RedirectResponse(target, status_code=303, headers=headers)
-
-
-exception_handlers: dict[type[Exception], Callable[[Request, Exception], Awaitable[Response]]] = {
-    LoginRequired: _on_login_required
-}
-
-
 def safe_next(value: str | None) -> str:
-    """A local path to go to after logging in; anything else (another host) becomes ``/tasks``."""
-    return value if value and _SAFE_NEXT.match(value) else HOME
+    """Where to go after logging in: a local path, else the task list."""
+    return tiered.safe_next(value, HOME)
 
 
 def _address(request: Request) -> str:
@@ -402,6 +378,7 @@ async def revoke_token(token_id: int, user: CurrentUser, request: Request) -> Do
 
 
 @router.post("/api/tokens", status_code=201)
+@tiered.csrf_exempt
 @tiered.form(TokenRequest, labels=LABELS)
 async def issue_token(data: TokenRequest, request: Request) -> Done[NewToken]:
     """Trade an email and password for an API token (``Authorization: Bearer <token>``).
@@ -419,6 +396,3 @@ async def issue_token(data: TokenRequest, request: Request) -> Done[NewToken]:
         data=NewToken(id=row.id, name=row.name, token=token, created_at=aware(row.created_at)),
         created=True,
     )
-
-
-setattr(issue_token, CSRF_EXEMPT_ATTRIBUTE, True)

@@ -27,8 +27,7 @@ from taskboard.accounts.models import User
 from taskboard.accounts.service import aware
 from taskboard.admin.models import FlagChange, FlagOverride
 from taskboard.db import Database
-from tiered import FlagDefinition, ImproperlyConfigured, Rule
-from tiered.core.flags import Condition, flag_to_data, parse_flag
+from tiered import Condition, FlagDefinition, ImproperlyConfigured, Rule, flag_to_data, parse_flag
 
 logger = logging.getLogger("taskboard.admin")
 

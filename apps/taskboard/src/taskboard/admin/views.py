@@ -24,8 +24,7 @@ from taskboard.admin import service
 from taskboard.admin.forms import LABELS, FlagForm
 from taskboard.admin.service import TARGETABLE_TIERS, SimpleRules, SqlFlagOverrideStore
 from taskboard.db import Database
-from tiered import FlagDefinition
-from tiered.core.flags import flag_to_data
+from tiered import FlagDefinition, flag_to_data
 
 router = APIRouter(tags=["admin"])
 

@@ -1,0 +1,1 @@
+"""tiered on ASGI: the pure-ASGI middleware, sessions, CSRF, problems, static files."""
