@@ -1,1 +1,0 @@
-"""tiered's test kit for apps built with it (a pytest plugin; see ``tiered.testing.plugin``)."""

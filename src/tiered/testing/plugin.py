@@ -1,1 +1,0 @@
-"""The pytest plugin tiered registers (entry point ``pytest11``)."""
