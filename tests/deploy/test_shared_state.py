@@ -5,7 +5,6 @@ owner getting in while someone else guesses, forged forwarding headers, a flag c
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -13,14 +12,11 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx2
 
 from tests.deploy.conftest import PASSWORD, RunningStack, bearer_headers
+from tiered.testing import CHROME_USER_AGENT as CHROME
+from tiered.testing import hidden_fields
 
-CHROME = (
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 "
-    "Safari/537.36"
-)
 NGINX_ADDRESS = "127.0.0.10"
 """Where nginx's connections to the instances come from (``proxy_bind``): the one trusted peer."""
-_HIDDEN = re.compile(r'name="(csrf_token|idempotency_key)" value="([^"]+)"')
 
 
 def browser(stack: RunningStack, address: str = "127.0.0.1") -> httpx2.Client:
@@ -34,20 +30,11 @@ def browser(stack: RunningStack, address: str = "127.0.0.1") -> httpx2.Client:
     )
 
 
-def hidden(html: str) -> dict[str, str]:
-    """The first form's csrf_token and idempotency_key."""
-    fields: dict[str, str] = {}
-    for name, value in _HIDDEN.findall(html):
-        fields.setdefault(name, value)
-    assert "csrf_token" in fields, "the page has no form with a csrf_token"
-    return fields
-
-
 def post_form(
     client: httpx2.Client, page: str, path: str, fields: dict[str, str]
 ) -> httpx2.Response:
     """Open ``page`` and post its form to ``path``, as a browser does (Origin included)."""
-    form = hidden(client.get(page).text)
+    form = hidden_fields(client.get(page).text, action=path)
     origin = str(client.base_url).rstrip("/")
     return client.post(path, data={**form, **fields}, headers={"Origin": origin})
 
@@ -84,7 +71,7 @@ def test_one_form_posted_to_both_instances_makes_one_task(stack: RunningStack) -
     email = sign_up(stack)
     with browser(stack) as client:
         assert log_in(client, email) == 303
-        form = hidden(client.get("/tasks").text)
+        form = hidden_fields(client.get("/tasks").text, action="/tasks")
         session = client.cookies["__Host-tiered_session"]
         csrf = client.cookies["__Host-tiered_csrf"]
         origin = stack.base_url
@@ -177,7 +164,7 @@ def test_forged_forwarding_headers_sent_straight_to_an_instance_gain_nothing(
             response = attacker.post(
                 "/login",
                 data={
-                    **hidden(page.text),
+                    **hidden_fields(page.text, action="/login"),
                     "email": f"nobody-{n}-{uuid.uuid4().hex[:6]}@example.org",
                     "password": "wrong",
                 },

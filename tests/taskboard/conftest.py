@@ -9,7 +9,6 @@ between tests.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -31,6 +30,7 @@ from taskboard.db import Database
 from taskboard.migrations.runner import upgrade
 from taskboard.settings import Settings, async_database_url, sync_database_url
 from tests.tcp_proxy import PausableProxy
+from tiered.testing import csrf_token
 
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
 PASSWORD = "correct horse battery staple"
@@ -144,16 +144,12 @@ WAYS = ("form", "enhanced", "json")
 """How a journey is driven: a plain form POST with the page's token, an htmx request with the
 token in a header, and a JSON request with the token in a header."""
 
-_CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
-
 
 def page_csrf(client: TestClient, path: str = "/login") -> str:
     """The CSRF token of a form on the page at ``path`` (which must answer 200)."""
     response = client.get(path)
     assert response.status_code == 200, response.text
-    match = _CSRF_INPUT.search(response.text)
-    assert match, f"{path} has no form with a csrf_token"
-    return match.group(1)
+    return csrf_token(response.text)
 
 
 def submit(

@@ -14,16 +14,16 @@ from tests.taskboard.conftest import SECRET
 
 PROGRAM = textwrap.dedent(
     """
-    import re
     import sys
 
     from starlette.testclient import TestClient
 
     from taskboard.app import create_app
+    from tiered.testing import csrf_token
 
     with TestClient(create_app(), base_url="http://127.0.0.1:8000") as client:
         page = client.get("/signup")
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text).group(1)
+        token = csrf_token(page.text)
         fields = {"csrf_token": token, "email": "ada@example.org", "password": "password1"}
         too_common = client.post("/signup", data=fields, follow_redirects=False)
         assert "commonly used" in too_common.text, too_common.status_code

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import replace
 
@@ -11,12 +10,10 @@ from starlette.testclient import TestClient
 import tiered
 from taskboard.admin import service
 from taskboard.db import Database
+from tiered.testing import CHROME_USER_AGENT, hidden_fields
 
 LYNX = {"User-Agent": "Lynx/2.9.0 libwww-FM/2.14 SSL-MM/1.4.1 OpenSSL/3.0.2"}
-CHROME = {
-    "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/131.0.0.0 Safari/537.36"
-}
+CHROME = {"User-Agent": CHROME_USER_AGENT}
 SAVE_DATA = {**CHROME, "Save-Data": "on"}
 
 ENHANCEMENTS = (
@@ -30,7 +27,8 @@ ENHANCEMENTS = (
 )
 """Every flag flags.toml declares."""
 
-_TOKENS = re.compile(r'(name="(?:csrf_token|idempotency_key)" value=)"[^"]*"')
+_PER_REQUEST = ("csrf_token", "idempotency_key")
+"""Hidden fields whose values change with every render."""
 
 
 def flags_of(client: TestClient) -> tiered.Flags:
@@ -72,4 +70,9 @@ def spot(html: str, start: str, *, whole: bool = True) -> str:
         end = html.index("</form>", at) + len("</form>")
     else:
         end = html.index(">", at) + 1
-    return _TOKENS.sub(r'\1""', html[at:end])
+    found = html[at:end]
+    if found.startswith("<form"):
+        for name, value in hidden_fields(found).items():
+            if name in _PER_REQUEST:
+                found = found.replace(f'name="{name}" value="{value}"', f'name="{name}" value=""')
+    return found

@@ -27,6 +27,7 @@ from tests.taskboard.tasks.support import make_tasks
 from tiered import FlagDefinition, Rule
 from tiered.core.flags import AttributeValue, bucket, evaluate
 from tiered.flags.runtime import load_flags_file
+from tiered.testing import csrf_token
 
 SPOTS = {
     "inline_create": ("/tasks", '<form method="post" action="/tasks"'),
@@ -131,7 +132,7 @@ def test_a_flag_turned_off_keeps_its_action_working_as_a_plain_form(
     (task_id,) = make_tasks(client, logged_in, ["Water plants"])
     switch_off(client, "in_place_toggle")
     page = client.get("/tasks", headers=CHROME).text
-    token = page.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    token = csrf_token(page)
 
     response = client.post(
         f"/tasks/{task_id}/toggle",

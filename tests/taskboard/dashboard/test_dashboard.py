@@ -13,17 +13,14 @@ from taskboard.app import create_app
 from taskboard.dashboard.service import STORE_UNREADABLE
 from taskboard.settings import Settings
 from tests.taskboard.conftest import log_in, make_user
+from tiered.testing import CHROME_USER_AGENT as CHROME
+from tiered.testing import csrf_token
 
 TOKEN = "metrics-token-0123456789abcdef"
-CHROME = (
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/142.0.0.0 Safari/537.36"
-)
 BROWSER = {"User-Agent": CHROME}
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 JSON = {"Accept": "application/json"}
 _BEACON = re.compile(r'<meta name="tiered-tier" content="([a-z]+)" data-beacon="([^"]+)"')
-_TOKEN = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
 
 
 @pytest.fixture
@@ -104,7 +101,7 @@ def test_three_no_js_and_seven_js_page_views_show_as_three_and_seven(client: Tes
     for _ in range(7):
         page = client.get("/login", headers=BROWSER).text
         tier, url = _BEACON.search(page).groups()  # type: ignore[union-attr]
-        token = _TOKEN.search(page).group(1)  # type: ignore[union-attr]
+        token = csrf_token(page)
         beacon = client.post(url, files={"csrf_token": (None, token), "tier": (None, tier)})
         assert beacon.status_code == 204
     log_in(client, make_user(client, "admin@example.org", is_admin=True))

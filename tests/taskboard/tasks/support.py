@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -12,25 +11,16 @@ from starlette.testclient import TestClient
 from taskboard.db import Database
 from taskboard.tasks.models import Task
 from tests.taskboard.conftest import Account
+from tiered.testing import csrf_token
 
 HX = {"HX-Request": "true"}
 JSON = {"Accept": "application/json"}
-
-_CSRF_FIELD = re.compile(r'name="csrf_token" value="([^"]+)"')
-_CSRF_META = re.compile(r'<meta name="csrf-token" content="([^"]+)"')
-
-
-def csrf_of(html: str) -> str:
-    """The CSRF token of a page: its meta tag (full tier) or any form's hidden field."""
-    match = _CSRF_META.search(html) or _CSRF_FIELD.search(html)
-    assert match, "the page has no CSRF token"
-    return match.group(1)
 
 
 def csrf(client: TestClient, url: str = "/tasks") -> str:
     response = client.get(url)
     assert response.status_code == 200, response.text
-    return csrf_of(response.text)
+    return csrf_token(response.text)
 
 
 def _database(client: TestClient) -> Database:

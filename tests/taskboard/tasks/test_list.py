@@ -10,12 +10,10 @@ from starlette.testclient import TestClient
 
 from tests.taskboard.conftest import Account, log_in
 from tests.taskboard.tasks.support import HX, JSON, make_tasks
+from tiered.testing import CHROME_USER_AGENT
 
 LYNX = {"User-Agent": "Lynx/2.9.0 libwww-FM/2.14 SSL-MM/1.4.1 OpenSSL/3.0.2"}
-CHROME = {
-    "User-Agent": "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/131.0.0.0 Safari/537.36"
-}
+CHROME = {"User-Agent": CHROME_USER_AGENT}
 SAVE_DATA = {**CHROME, "Save-Data": "on"}
 
 

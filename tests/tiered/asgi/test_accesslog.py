@@ -27,12 +27,10 @@ from tiered.asgi.accesslog import (
     AccessLogMiddleware,
     representation_sent,
 )
+from tiered.testing import CHROME_USER_AGENT as CHROME
+from tiered.testing import csrf_token
 
 JSON = {"Accept": "application/json"}
-CHROME = (
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/142.0.0.0 Safari/537.36"
-)
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 # What Chrome sends on a navigation (a link followed, a URL typed).
 NAVIGATION = {
@@ -115,7 +113,7 @@ def test_an_unknown_path_has_no_route_and_a_failure_logs_500(
 ) -> None:
     caplog.set_level(logging.INFO, logger=ACCESS_LOGGER)
     page = client.get("/notes", headers={"Accept": "text/html"})
-    token = page.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+    token = csrf_token(page.text)
 
     client.get("/nowhere", headers=JSON)
     client.post("/notes", data={"title": "boom", "csrf_token": token})

@@ -17,13 +17,14 @@ import tiered
 from tests.conftest import NotesApp, build_notes_app, hidden_value
 from tests.redis_server import REDIS_URL, needs_redis, silent_redis
 from tests.tcp_proxy import PausableProxy
+from tiered.testing import csrf_token
 
 
 def test_resubmitting_a_form_with_the_same_key_creates_once(notes_app: NotesApp) -> None:
     client = TestClient(notes_app.app)
     page = client.get("/notes").text
     form = {
-        "csrf_token": hidden_value(page, "csrf_token"),
+        "csrf_token": csrf_token(page),
         "idempotency_key": hidden_value(page, "idempotency_key"),
         "title": "Milk",
     }
@@ -100,7 +101,7 @@ def test_two_concurrent_submissions_with_one_key_create_once(notes_app: NotesApp
         async with httpx2.AsyncClient(transport=transport, base_url="http://testserver") as client:
             page = (await client.get("/notes")).text
             form = {
-                "csrf_token": hidden_value(page, "csrf_token"),
+                "csrf_token": csrf_token(page),
                 "idempotency_key": hidden_value(page, "idempotency_key"),
                 "title": "slow",  # the handler waits, so the second arrives while it runs
             }
@@ -138,10 +139,12 @@ def test_every_form_of_a_page_has_its_own_key(tmp_path: Path) -> None:
     client = TestClient(app)
     pages = [client.get("/").text for _ in range(2)]
     keys = [k for page in pages for k in re.findall(r'name="idempotency_key" value="(\w+)"', page)]
-    tokens = {t for page in pages for t in re.findall(r'name="csrf_token" value="([^"]+)"', page)}
+    # Each form's token: what each chunk up to a </form> carries.
+    tokens = [{csrf_token(form) for form in page.split("</form>")[:-1]} for page in pages]
 
     assert len(keys) == len(set(keys)) == 6
-    assert len(tokens) == 2  # one CSRF token per response, whatever its number of forms
+    assert [len(page_tokens) for page_tokens in tokens] == [1, 1]  # one per response, for 3 forms
+    assert tokens[0] != tokens[1]
 
 
 def _instance(tmp_path: Path, name: str, prefix: str) -> NotesApp:

@@ -7,13 +7,10 @@ from pathlib import Path
 
 from starlette.testclient import TestClient
 
-from tests.conftest import NotesApp, build_notes_app, hidden_value
+from tests.conftest import NotesApp, build_notes_app
 from tiered import TieredSettings
-
-CHROME = (
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/131.0.0.0 Safari/537.36"
-)
+from tiered.testing import CHROME_USER_AGENT as CHROME
+from tiered.testing import csrf_token
 
 
 def _directives(csp: str) -> dict[str, str]:
@@ -123,7 +120,7 @@ def test_showing_a_form_sets_only_the_csrf_cookie_not_a_session(notes_app: Notes
 def test_session_cookie_is_httponly_and_samesite_lax(notes_app: NotesApp) -> None:
     client = TestClient(notes_app.app)
     page = client.get("/notes").text
-    form = {"csrf_token": hidden_value(page, "csrf_token"), "title": "Milk"}
+    form = {"csrf_token": csrf_token(page), "title": "Milk"}
     response = client.post("/notes", data=form, follow_redirects=False)  # flashes a message
 
     (cookie,) = response.headers.get_list("set-cookie")

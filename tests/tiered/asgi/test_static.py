@@ -13,11 +13,7 @@ from starlette.testclient import TestClient
 import tiered
 from tests.conftest import NotesApp
 from tiered import TieredSettings
-
-CHROME = (
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/131.0.0.0 Safari/537.36"
-)
+from tiered.testing import CHROME_USER_AGENT as CHROME
 
 
 def _sri(body: bytes) -> str:

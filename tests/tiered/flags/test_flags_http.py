@@ -20,6 +20,7 @@ from starlette.testclient import TestClient
 
 import tiered
 from tiered import FlagDefinition, Flags, MemoryOverrideStore, Rule, TieredSettings
+from tiered.testing import CHROME_USER_AGENT as CHROME
 
 PAGE = (
     '{% extends "tiered/layout.html" %}{% block title %}Task{% endblock %}\n'
@@ -29,10 +30,6 @@ PAGE = (
 )
 BASELINE = '<a href="/edit">Edit</a>'
 ENHANCED = '<button data-hx-get="/edit">Edit in place</button>'
-CHROME = (
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/142.0.0.0 Safari/537.36"
-)
 
 
 class Page(BaseModel):

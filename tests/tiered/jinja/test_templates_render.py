@@ -17,6 +17,8 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 from jinja2_fragments import render_block
 from markupsafe import Markup
 
+from tiered.testing import check_html
+
 NONCE = "n0nce-abc123"
 INTEGRITY = {
     "tiered/vendor/htmx/htmx.min.js": "sha384-htmxHASH",
@@ -472,6 +474,17 @@ def test_flash_region_macro_marks_an_out_of_band_swap(env: Environment) -> None:
     assert region.attrs["role"] == "status"
     assert text(region) == "Saved."
     assert "swap-oob" not in plain
+
+
+@pytest.mark.parametrize("tier", ["core", "lite", "full"])
+def test_the_layout_and_the_flash_swap_keep_working_without_javascript(
+    env: Environment, tier: str
+) -> None:
+    macros = env.get_template("tiered/macros.html").module
+    oob = str(macros.flash_region([StubFlash("info", "Saved.")], oob=True))  # type: ignore[attr-defined]
+
+    assert check_html(render_page(env, form=ERRORS, tier=tier)) == []
+    assert check_html(oob) == []
 
 
 @pytest.mark.parametrize(

@@ -33,11 +33,9 @@ from tiered.telemetry import (
     summarise,
 )
 from tiered.telemetry.store import Buckets
+from tiered.testing import CHROME_USER_AGENT as CHROME
+from tiered.testing import csrf_token
 
-CHROME = (
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/142.0.0.0 Safari/537.36"
-)
 LYNX = "Lynx/2.9.0 libwww-FM/2.14"
 GOOGLEBOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 PAGE = (
@@ -46,7 +44,6 @@ PAGE = (
     "{% endif %}{% endblock %}{% endblock %}"
 )
 _META = re.compile(r'<meta name="tiered-tier" content="([a-z]+)" data-beacon="([^"]+)"')
-_TOKEN = re.compile(r'<meta name="csrf-token" content="([^"]+)">')
 
 
 class Home(BaseModel):
@@ -106,7 +103,7 @@ def samples(telemetry: Telemetry, name: str) -> dict[tuple[tuple[str, str], ...]
 
 def beacon(client: TestClient, page_html: str, **extra: str) -> int:
     tier, url = _META.search(page_html).groups()  # type: ignore[union-attr]
-    token = _TOKEN.search(page_html).group(1)  # type: ignore[union-attr]
+    token = csrf_token(page_html)
     files = {"csrf_token": (None, token), "tier": (None, tier)}
     files.update({name: (None, value) for name, value in extra.items()})
     return client.post(url, files=files).status_code
@@ -114,7 +111,7 @@ def beacon(client: TestClient, page_html: str, **extra: str) -> int:
 
 def report(client: TestClient, kind: str) -> int:
     page = client.get("/", headers={"User-Agent": CHROME}).text
-    token = _TOKEN.search(page).group(1)  # type: ignore[union-attr]
+    token = csrf_token(page)
     data = {"csrf_token": token, "tier": "full", "kind": kind}
     return client.post("/_tiered/report", data=data).status_code
 
@@ -206,7 +203,7 @@ def test_a_beacon_needs_the_pages_csrf_token(client: TestClient, telemetry: Tele
 
 def test_a_beacon_for_an_unknown_tier_is_refused(client: TestClient, telemetry: Telemetry) -> None:
     page = client.get("/", headers={"User-Agent": CHROME}).text
-    token = _TOKEN.search(page).group(1)  # type: ignore[union-attr]
+    token = csrf_token(page)
 
     response = client.post(
         "/_tiered/beacon",
@@ -392,7 +389,7 @@ def test_reports_count_known_kinds_and_everything_else_as_other(
 
 def test_an_oversized_report_is_refused_unread(client: TestClient, telemetry: Telemetry) -> None:
     page = client.get("/", headers={"User-Agent": CHROME}).text
-    token = _TOKEN.search(page).group(1)  # type: ignore[union-attr]
+    token = csrf_token(page)
 
     response = client.post(
         "/_tiered/report",
