@@ -93,6 +93,8 @@ def install(
     prefix = settings.internal_prefix
     if telemetry is not None:
         _install_telemetry(app, runtime, telemetry, flags)
+    if flags is not None or telemetry is not None:
+        _close_at_shutdown(app, flags, telemetry)
     app.router.routes.append(
         Route(f"{settings.static_prefix}/{{path:path}}", runtime.static, methods=["GET", "HEAD"])
     )
@@ -130,6 +132,11 @@ def _install_telemetry(
             tracer_provider=telemetry.tracer_provider,
             exclude_spans=["receive", "send"],
         )
+
+
+def _close_at_shutdown(app: Starlette, flags: Flags | None, telemetry: Telemetry | None) -> None:
+    """End tiered's background work when the app stops, before the app's own teardown (its
+    lifespan, which this wraps) closes the stores that work reads and writes."""
     inner = app.router.lifespan_context
 
     @asynccontextmanager
@@ -138,7 +145,10 @@ def _install_telemetry(
             try:
                 yield state
             finally:
-                await telemetry.aclose()  # the last second's counts, and the store's connections
+                if flags is not None:
+                    await flags.aclose()  # its background reload, which may hold a connection
+                if telemetry is not None:
+                    await telemetry.aclose()  # the last second's counts, the store's connections
 
     app.router.lifespan_context = lifespan
 

@@ -196,6 +196,18 @@ class Flags:
             return
         self._refresher = loop.create_task(self._refresh_forever())
 
+    async def aclose(self) -> None:
+        """Stop reloading overrides in the background (``install`` calls this at shutdown,
+        before the app's own teardown closes what the override store reads from): a refresh
+        cut off by the event loop's end would leave its database connection to the garbage
+        collector, unclosed."""
+        refresher, self._refresher = self._refresher, None
+        if refresher is None or refresher.done():
+            return
+        refresher.cancel()
+        if refresher.get_loop() is asyncio.get_running_loop():
+            await asyncio.wait({refresher})  # its cancellation is not the caller's
+
     async def _refresh_forever(self) -> None:
         while True:
             await self.tiered_provider.refresh()

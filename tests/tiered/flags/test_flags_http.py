@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,7 @@ from openfeature.provider import AbstractProvider, Metadata
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.testclient import TestClient
+from starlette.types import Lifespan
 
 import tiered
 from tiered import FlagDefinition, Flags, MemoryOverrideStore, Rule, TieredSettings
@@ -36,9 +39,9 @@ class Page(BaseModel):
     python_says: bool
 
 
-def build(tmp_path: Path, flags: Flags) -> FastAPI:
+def build(tmp_path: Path, flags: Flags, lifespan: Lifespan[FastAPI] | None = None) -> FastAPI:
     (tmp_path / "page.html").write_text(PAGE, encoding="utf-8")
-    app = FastAPI()
+    app = FastAPI(lifespan=lifespan)
     tiered.install(app, TieredSettings(debug=True), template_dirs=(str(tmp_path),), flags=flags)
 
     @app.get("/")
@@ -294,3 +297,47 @@ def test_a_global_evaluation_context_reaches_the_provider(tmp_path: Path) -> Non
         assert actions(client.get("/").text) == ENHANCED
     finally:
         openfeature_api.set_evaluation_context(EvaluationContext())
+
+
+class HeldStore:
+    """An override store whose reload holds a resource until it ends, as a database read holds
+    a connection; a reload that is cut off without ending leaves it held."""
+
+    def __init__(self) -> None:
+        self.held = 0
+        self.loads = 0
+
+    async def load(self) -> dict[str, FlagDefinition]:
+        self.held += 1
+        self.loads += 1
+        try:
+            await anyio.sleep(3600 if self.loads > 1 else 0)  # the background reloads hang
+            return {}
+        finally:
+            self.held -= 1
+
+
+def test_shutdown_ends_the_background_reload_before_the_apps_own_teardown(
+    tmp_path: Path,
+) -> None:
+    store = HeldStore()
+    flags = Flags(
+        {"inline_edit": FlagDefinition("inline_edit")}, overrides=store, refresh_seconds=0
+    )
+    held_at_teardown: list[int] = []
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        held_at_teardown.append(store.held)  # where an app closes its database
+
+    app = build(tmp_path, flags, lifespan)
+    with TestClient(app) as client:
+        client.get("/")  # asks a flag: the background reload starts, and hangs
+        deadline = time.monotonic() + 5
+        while store.loads < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert store.held == 1
+
+    assert held_at_teardown == [0]
+    assert store.held == 0
