@@ -62,6 +62,10 @@ bench-app-quick: $(VENV)/.synced ## The same, quick (under a minute)
 bench-soak: $(VENV)/.synced ## Taskboard's RSS over a 5-minute soak of the mixed load
 	$(BIN)/python -m bench.servers --soak --soak-seconds $(or $(SOAK_SECONDS),300)
 
+.PHONY: bench-peers
+bench-peers: $(VENV)/.synced ## Taskboard's list page against the same page built the FastAPI way and the Django way (~1.5 min; in make bench too)
+	$(BIN)/python -m bench.list_peers
+
 .PHONY: bench-topology
 bench-topology: $(VENV)/.synced ## Taskboard behind nginx (TLS) with 1 and 2 instances, against one direct, on PostgreSQL (~3 min; not in make bench)
 	$(BIN)/python -m bench.topology

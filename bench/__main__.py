@@ -7,8 +7,9 @@ minutes); or ``python -m bench [--quick] [--no-postgres] [--no-lighthouse] [--no
    up for 1 s first; quick: 1 s runs, 2 rounds, no warm-up;
 2. the core's decisions (``bench.core_decisions``: 1 s per figure; quick 0.2 s), then what flags
    and telemetry add (``bench.telemetry_overhead``: 0.5 s batches, 3 rounds; quick 0.2 s, 2);
-3. Taskboard under load, 5. servers and memory, 4. page weight and Lighthouse (``bench.app``, one
-   seeding for the three): see its docstring for the full and quick sets.
+3. Taskboard under load, 5. servers and memory, 4. page weight and Lighthouse, 7. the list page
+   against the same page built the FastAPI way and the Django way (``bench.app``, one seeding for
+   the four): see its docstring for the full and quick sets.
 
 The soak stays a target of its own: ``make bench-soak``; so does the production topology,
 ``make bench-topology`` (``bench.topology``: nginx with 1 and 2 instances; its own seeding and
@@ -56,7 +57,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             lambda: telemetry_overhead.main([*batches, *quick, *save]),
         ),
         (
-            "3-5. Taskboard",
+            "3-5, 7. Taskboard",
             lambda: app.main(
                 [
                     *quick,

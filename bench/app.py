@@ -1,4 +1,4 @@
-"""Taskboard's benchmarks in one run: under load, servers and memory, page weight.
+"""Taskboard's benchmarks in one run: under load, servers and memory, page weight, its peers.
 
 Run: ``make bench`` and ``make bench-quick`` run it after the framework benchmarks; alone, ``make
 bench-app`` (about 5 minutes) or ``make bench-app-quick`` (under a minute); or ``python -m
@@ -6,15 +6,18 @@ bench.app [--quick] [--seconds S] [--no-postgres] [--no-lighthouse]``. The soak 
 ``make bench-soak`` (``python -m bench.servers --soak``).
 
 One seeding (``taskboard seed --users 1000 --tasks 100000`` into SQLite and into a fresh
-PostgreSQL database, at the same time) serves all three parts, which are printed as tables and
-written together to ``bench/results/<date>-app.json`` (``load``, ``servers``, ``page_weight``;
-each with its own date and load average). See ``bench/README.md`` for each figure.
+PostgreSQL database, at the same time) serves all four parts, which are printed as tables and
+written together to ``bench/results/<date>-app.json`` (``load``, ``servers``, ``page_weight``,
+``peers``; each with its own date and load average). See ``bench/README.md`` for each figure.
 
 Full: 5 s runs, each after a 1 s warm-up; every workload on SQLite and PostgreSQL with 2 workers
 and with 1; the servers compared in 2 interleaved rounds; Lighthouse. Quick (written to
 ``<date>-app-quick.json``): 1 s runs, SQLite only, 1 worker, the ``page`` and ``mix`` workloads
 (one warm-up per server), 8 logged-in users instead of 32, 1 round of the servers, no Lighthouse
-(``--lighthouse`` adds it). The servers compared also serve the page-weight part.
+(``--lighthouse`` adds it). The servers compared also serve the page-weight part, and part 5's
+granian server is the Taskboard of part 7, the list page against the same page built the
+idiomatic FastAPI way and the Django way (``bench.list_peers``: 3 rotating cycles of 5 s runs;
+quick, 2 of 1 s).
 """
 
 from __future__ import annotations
@@ -22,8 +25,9 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Sequence
+from typing import Any
 
-from bench import page_weight, servers, taskboard_load
+from bench import list_peers, page_weight, servers, taskboard_load
 from bench import taskboard_fixture as fixture
 from bench.framework import QUICK_SECONDS, SECONDS, require_wrk
 from bench.taskboard_fixture import DbKind, Workload
@@ -106,15 +110,33 @@ def main(argv: Sequence[str] | None = None) -> None:
                 running=running["uvicorn"],
             )
             took["page weight"] = time.monotonic() - started - sum(took.values())
+            print("7. The list page against its peers (FastAPI, Django)", flush=True)
+            missing = list_peers.missing_requirement()
+            if missing:
+                print(f"  skipped: {missing}", flush=True)
+                peers: dict[str, Any] = {"date": fixture.now(), "skipped": missing}
+            else:
+                peers = list_peers.measure(
+                    databases["sqlite"],
+                    running["granian"],
+                    visitors["sqlite"],
+                    seconds,
+                    warmup,
+                    list_peers.QUICK_CYCLES if args.quick else list_peers.CYCLES,
+                )
+            peers["mode"] = "quick" if args.quick else "full"
+            took["peers"] = time.monotonic() - started - sum(took.values())
     taskboard_load.print_table(load)
     servers.print_table(compared)
     page_weight.print_table(weight)
+    list_peers.print_table(peers)
     parts = ", ".join(f"{part} {seconds:.0f}" for part, seconds in took.items())
     print(f"\nAll Taskboard benchmarks took {time.monotonic() - started:.0f} s ({parts}).")
     if not args.no_save:
         fixture.save_part("load", load, quick=args.quick)
         fixture.save_part("servers", compared, quick=args.quick)
-        print(f"Written to {fixture.save_part('page_weight', weight, quick=args.quick)}")
+        fixture.save_part("page_weight", weight, quick=args.quick)
+        print(f"Written to {fixture.save_part('peers', peers, quick=args.quick)}")
 
 
 if __name__ == "__main__":
