@@ -206,7 +206,7 @@ class Flags:
             return
         refresher.cancel()
         if refresher.get_loop() is asyncio.get_running_loop():
-            await asyncio.wait({refresher})  # its cancellation is not the caller's
+            await asyncio.wait({refresher})  # waits for it to end; its CancelledError stays its own
 
     async def _refresh_forever(self) -> None:
         while True:
