@@ -29,6 +29,7 @@ from tiered.asgi.idempotency import (
 from tiered.asgi.runtime import Runtime, csrf_exempt, safe_next
 from tiered.asgi.sessions import MemorySessionStore, Session, SessionStore
 from tiered.core.capabilities import Client, HtmxRequest, read_client
+from tiered.core.conditional import EntityTags, entity_tags
 from tiered.core.errors import (
     BadRequest,
     Conflict,
@@ -41,6 +42,7 @@ from tiered.core.errors import (
     NotAcceptable,
     NotFound,
     PayloadTooLarge,
+    PreconditionFailed,
     RequestTimeout,
     ServiceUnavailable,
     TieredError,
@@ -75,6 +77,7 @@ __all__ = [
     "Conflict",
     "CsrfFailed",
     "Done",
+    "EntityTags",
     "FieldError",
     "FlagDefinition",
     "FlagOverrideStore",
@@ -98,6 +101,7 @@ __all__ = [
     "NotAcceptable",
     "NotFound",
     "PayloadTooLarge",
+    "PreconditionFailed",
     "Reason",
     "RedisIdempotencyStore",
     "RedisTelemetryStore",
@@ -123,6 +127,7 @@ __all__ = [
     "ValidationFailed",
     "client_of",
     "csrf_exempt",
+    "entity_tags",
     "flag",
     "flag_to_data",
     "flash",

@@ -26,7 +26,7 @@ from taskboard.tasks.models import Task
 from tests.taskboard.conftest import BACKENDS, SECRET
 
 PASSPHRASE = "plum tractor mountain seven"
-HEAD = "0003"
+HEAD = "0004"
 """The newest migration's revision."""
 
 

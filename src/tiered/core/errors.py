@@ -151,6 +151,29 @@ class Conflict(HTTPProblem):
     next_step = "Reload the page to see the current state, then try again."
 
 
+class PreconditionFailed(HTTPProblem):
+    """A conditional request's precondition (``If-Match``) does not hold: what the client read is
+    no longer what is stored. Put the current representation in ``extra`` and its ``ETag`` in
+    ``headers``, so the client can merge without another round trip.
+
+    Example::
+
+        raise PreconditionFailed(
+            "Task 7 changed: you sent version 3, it is now 5.",
+            headers={"ETag": '"5"'},
+            extra={"current": task_json},
+        )
+    """
+
+    status = 412
+    code = "precondition-failed"
+    title = "This changed since you last read it"
+    next_step = (
+        "Read it again, apply your change to what is there now, and send it with the new ETag "
+        "in If-Match."
+    )
+
+
 class PayloadTooLarge(HTTPProblem):
     status = 413
     code = "payload-too-large"

@@ -21,11 +21,14 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from tiered.asgi.context import RequestContext
+from tiered.core.conditional import entity_tags, quoted
 from tiered.core.negotiation import Negotiated, negotiate
 from tiered.core.vary import ACCEPT_CH, vary_value
 from tiered.core.versions import ApiVersion
 
 Downgrade = Callable[[Any], Any]
+EntityTagOf = Callable[[Any], str | None]
+"""A view's ``etag``: the entity tag of the data it returns (without quotes), or ``None``."""
 
 RawHeaders = tuple[tuple[bytes, bytes], ...]
 
@@ -81,6 +84,7 @@ class ViewSpec:
     json: bool = True
     downgrades: Mapping[str, Downgrade] = field(default_factory=dict)
     annotation: Any = None
+    etag: EntityTagOf | None = None
     _adapter: TypeAdapter[Any] | None = None
     _model_class: type | None = None
     _prepared: bool = False
@@ -204,11 +208,19 @@ def render(
 ) -> Response:
     """The response for ``result`` in the negotiated representation."""
     if negotiated.representation == "json":
-        return render_json(ctx, spec, negotiated, result, status, headers)
+        return render_json(ctx, spec, negotiated, result, status, headers, method=request.method)
     assert spec.template is not None  # negotiation offers HTML only when there is a template
     return html_response(
         request, ctx, negotiated, spec.template, spec.block, data_context(result), status, headers
     )
+
+
+def etag_header(spec: ViewSpec, data: Any, headers: dict[str, str]) -> dict[str, str]:
+    """``headers`` with the view's ``ETag`` for ``data`` added, when the view declares one."""
+    tag = spec.etag(data) if spec.etag is not None else None
+    if tag is not None:
+        headers["ETag"] = quoted(tag)
+    return headers
 
 
 def render_json(
@@ -218,8 +230,23 @@ def render_json(
     result: Any,
     status: int,
     headers: dict[str, str] | None = None,
+    *,
+    method: str = "GET",
 ) -> Response:
-    """The JSON response for ``result``, in the version the client asked for."""
+    """The JSON response for ``result``, in the version the client asked for.
+
+    It carries the view's ``ETag`` when the view declares one; a ``GET`` whose ``If-None-Match``
+    names that tag gets ``304 Not Modified`` without a body.
+    """
+    tag = spec.etag(result) if spec.etag is not None else None
+    if tag is not None:
+        if method == "GET" and status == 200:
+            sent = entity_tags(ctx.headers.get("if-none-match"))
+            if sent is not None and sent.matches(tag):
+                ctx.representation = "json"
+                vary = vary_value(negotiated, ctx.client)
+                return Response(status_code=304, headers={"ETag": quoted(tag), "Vary": vary})
+        headers = {**(headers or {}), "ETag": quoted(tag)}
     versions = ctx.runtime.settings.json_versions
     version = versions.select(negotiated.version) if versions else None
     body = to_json(spec, result, version, versions.current if versions else None)

@@ -124,7 +124,9 @@ class RouteEndpoint:
         if isinstance(result, Response):
             response = result
         elif negotiated.representation == "json":
-            response = render_json(ctx, spec, negotiated, result, spec.status)
+            response = render_json(
+                ctx, spec, negotiated, result, spec.status, method=scope["method"]
+            )
         else:
             if request is None:
                 request = Request(scope, receive)

@@ -53,8 +53,10 @@ from tiered.core.forms import FormState, field_errors
 from tiered.core.negotiation import Negotiated
 from tiered.fastapi.rendering import (
     Downgrade,
+    EntityTagOf,
     ViewSpec,
     data_context,
+    etag_header,
     html_response,
     json_response,
     negotiate_view,
@@ -171,12 +173,15 @@ def view(
     status: int = 200,
     json: bool = True,
     downgrades: Mapping[str, Downgrade] | None = None,
+    etag: EntityTagOf | None = None,
 ) -> Callable[[Handler], Handler]:
     """Render the handler's result for every client (see the module docstring).
 
     ``template`` is the page; ``block`` the block of it an enhanced request gets (without one, such
     requests get the page); ``json=False`` offers no JSON; ``downgrades`` maps an older JSON
     version's name to a function that turns the current result into that version's shape.
+    ``etag`` gives the result's entity tag: JSON then carries ``ETag``, and a ``GET`` with a
+    matching ``If-None-Match`` is answered ``304`` (``etag=lambda task: str(task.version)``).
     """
     if template is None and not json:
         raise ImproperlyConfigured("A view needs a template, JSON, or both; got neither.")
@@ -184,7 +189,7 @@ def view(
     def decorate(func: Handler) -> Handler:
         hints = typing.get_type_hints(func, include_extras=True)
         annotation = hints.get("return")
-        spec = ViewSpec(template, block, status, json, dict(downgrades or {}), annotation)
+        spec = ViewSpec(template, block, status, json, dict(downgrades or {}), annotation, etag)
         signature, request_name, added = _signature(
             func, None, inspect.Signature.empty if annotation is None else annotation
         )
@@ -218,6 +223,7 @@ def form(
     labels: Mapping[str, str] | None = None,
     json: bool = True,
     downgrades: Mapping[str, Downgrade] | None = None,
+    etag: EntityTagOf | None = None,
 ) -> Callable[[Handler], Handler]:
     """Handle a submitted form (or JSON body) validated against ``model``.
 
@@ -227,8 +233,8 @@ def form(
     ``success_template``/``success_block`` (default: ``template``) render the enhanced success
     fragment. ``labels`` names fields in error messages (``{"due_on": "the due date"}``). A model
     may be omitted for actions without fields (delete, toggle): CSRF, idempotency and negotiation
-    still apply. ``downgrades`` turns the result's data into older JSON versions, as for
-    :func:`view`.
+    still apply. ``downgrades`` turns the result's data into older JSON versions, and ``etag``
+    tags it (the ``ETag`` of a JSON answer), as for :func:`view`.
 
     Example::
 
@@ -264,7 +270,7 @@ def form(
             success_template or template,
             success_block,
             dict(labels or {}),
-            ViewSpec(template, block, 200, json, dict(downgrades or {}), data_type),
+            ViewSpec(template, block, 200, json, dict(downgrades or {}), data_type, etag),
         )
         signature, request_name, added = _signature(
             func, parameter, inspect.Signature.empty if data_type is None else data_type
@@ -439,6 +445,7 @@ async def _success(
         versions = ctx.runtime.settings.json_versions
         version = versions.select(negotiated.version) if versions else None
         body = to_json(spec.view, result.data, version, versions.current if versions else None)
+        headers = etag_header(spec.view, result.data, headers)
         return json_response(ctx, negotiated, body, 201 if result.created else 200, headers)
     if result.flash:
         ctx.flash(result.flash, result.flash_level)

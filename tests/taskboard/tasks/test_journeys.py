@@ -77,7 +77,7 @@ def test_creating_a_task_stores_it_and_says_so(
         assert body["done"] is False
         assert body["created_at"].endswith("Z") or body["created_at"].endswith("+00:00")
         assert set(body) == {
-            "id", "title", "notes", "done", "due_on", "created_at", "updated_at"
+            "id", "title", "notes", "done", "due_on", "created_at", "updated_at", "version"
         }  # fmt: skip
 
 

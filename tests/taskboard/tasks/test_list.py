@@ -263,5 +263,5 @@ def test_openapi_describes_the_task_endpoints(client: TestClient) -> None:
         "sort",
     }  # fmt: skip
     assert set(schemas["TaskOut"]["properties"]) == {
-        "id", "title", "notes", "done", "due_on", "created_at", "updated_at"
+        "id", "title", "notes", "done", "due_on", "created_at", "updated_at", "version"
     }  # fmt: skip

@@ -11,6 +11,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.testclient import TestClient
 
 import tiered
+import tiered.testing
 from tiered import ClientDep, TieredSettings
 
 PAGE_VARY = (
@@ -204,3 +205,54 @@ def test_text_browser_gets_a_core_tier_page_without_script(client: TestClient) -
     assert "<script" not in response.text
     assert '<section id="card"><p>Ada is 36.</p></section>' in response.text
     assert '<link rel="stylesheet" href="/static/tiered/tiered.' in response.text
+
+
+class Versioned(BaseModel):
+    id: int
+    version: int
+
+
+def test_a_view_with_an_etag_tags_its_json_and_answers_a_matching_revalidation_304(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "profile.html").write_text(TEMPLATE, encoding="utf-8")
+    app = FastAPI()
+    tiered.install(app, TieredSettings(debug=True), template_dirs=(str(tmp_path),))
+    versions = {"current": 4}
+
+    @app.get("/things/{thing}")
+    @tiered.view("profile.html", etag=lambda data: str(data.version))
+    async def thing(thing: int) -> Versioned:
+        return Versioned(id=thing, version=versions["current"])
+
+    @app.patch("/things/{thing}")
+    @tiered.form(etag=lambda data: str(data.version))
+    async def touch(thing: int) -> tiered.Done[Versioned]:
+        versions["current"] += 1
+        return tiered.Done(
+            f"/things/{thing}", data=Versioned(id=thing, version=versions["current"])
+        )
+
+    with TestClient(app) as client:
+        json_headers = {"Accept": "application/json"}
+        first = client.get("/things/1", headers=json_headers)
+        assert first.headers["etag"] == '"4"'
+
+        again = client.get("/things/1", headers={**json_headers, "If-None-Match": 'W/"4"'})
+        assert again.status_code == 304
+        assert again.content == b""
+        assert again.headers["etag"] == '"4"'
+        assert again.headers["vary"].startswith("Accept")
+
+        other = client.get("/things/1", headers={**json_headers, "If-None-Match": '"3"'})
+        assert other.status_code == 200
+        assert other.json() == {"id": 1, "version": 4}
+
+        page = client.get("/things/1", headers={"User-Agent": CHROME, "Accept": "text/html"})
+        assert page.status_code == 200
+        assert "etag" not in page.headers  # the tag names the JSON, not the page
+
+        page_token = tiered.testing.csrf_token(client.get("/things/1").text)
+        written = client.patch("/things/1", headers={**json_headers, "X-CSRF-Token": page_token})
+        assert written.status_code == 200
+        assert written.headers["etag"] == '"5"'

@@ -21,6 +21,7 @@ LABELS: Final = {
     "notes": "the notes",
     "due_on": "the due date",
     "done": "done",
+    "version": "the version",
 }
 """How error messages name each field ("Enter the title.")."""
 
@@ -75,6 +76,26 @@ class TaskForm(BaseModel):
     title: Title
     notes: Notes = ""
     due_on: DueOn = None
+
+
+Version = Annotated[int | None, Field(ge=1, le=2**31 - 1)]
+
+
+class TaskEdit(TaskForm):
+    """All of a task's editable fields (``POST``/``PUT /tasks/{id}``), and the version they were
+    edited from: the edit form carries it, so a change made from a stale copy is caught."""
+
+    version: Version = None
+
+
+class ToggleForm(BaseModel):
+    """``POST /tasks/{id}/toggle``: the state the button asks for (without it, done flips), and
+    optionally the version it was pressed on."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    done: bool | None = None
+    version: Version = None
 
 
 class TaskPatch(BaseModel):

@@ -27,3 +27,11 @@ class Task(Base):
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()
     )
+    version: Mapped[int] = mapped_column(Integer, nullable=False, server_default="1")
+    """1 when created, one more with every change: a task's ``ETag``, and what a form carries
+    so that a change made from a stale copy is caught instead of silently overwriting."""
+
+    # SQLAlchemy's optimistic concurrency: every UPDATE and DELETE of a loaded task says
+    # ``WHERE version = <the version read>`` and raises StaleDataError when another writer got
+    # there first, so the check between reading and writing cannot race.
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 (SQLAlchemy's own convention)

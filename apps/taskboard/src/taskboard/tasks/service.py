@@ -13,12 +13,14 @@ The list is built for 100,000 tasks over 1,000 users: every query starts with
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Final, Literal, TypeVar
 
 from sqlalchemy import ColumnElement, Select, String, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.exc import StaleDataError
 
 import tiered
 from taskboard.tasks.models import Task
@@ -195,34 +197,121 @@ async def create_task(
     return task
 
 
-async def update_task(db: AsyncSession, owner_id: int, task_id: int, changes: Changes) -> Task:
-    task = await get_task(db, owner_id, task_id)
-    if "title" in changes.fields and changes.title is not None:
-        task.title = changes.title
-    if "notes" in changes.fields and changes.notes is not None:
-        task.notes = changes.notes
-    if "due_on" in changes.fields:
-        task.due_on = changes.due_on
-    if "done" in changes.fields and changes.done is not None:
-        task.done = changes.done
-    task.updated_at = datetime.now(UTC)
-    await db.commit()
-    return task
+class TaskChanged(tiered.PreconditionFailed):
+    """The task is no longer the version the change was made from; ``task`` is it as stored now.
+
+    Nothing was written. The caller shows the person both versions (or sends an API client the
+    current one) and lets them choose.
+    """
+
+    code = "task-changed"
+    title = "This task changed since you opened it"
+
+    def __init__(self, task: Task) -> None:
+        super().__init__(
+            f"Task {task.id} was changed elsewhere since you read it; it is now version "
+            f"{task.version}."
+        )
+        self.task = task
 
 
-async def toggle_task(db: AsyncSession, owner_id: int, task_id: int) -> Task:
-    task = await get_task(db, owner_id, task_id)
-    task.done = not task.done
-    task.updated_at = datetime.now(UTC)
-    await db.commit()
-    return task
+_ATTEMPTS: Final = 3
+"""Tries of a change that another writer keeps getting to first (without a precondition)."""
 
 
-async def delete_task(db: AsyncSession, owner_id: int, task_id: int) -> Task:
+async def _change(
+    db: AsyncSession,
+    owner_id: int,
+    task_id: int,
+    expected: tiered.EntityTags | None,
+    apply: Callable[[Task], bool],
+) -> Task:
+    """Read the task, check ``expected`` (its version's tags), ``apply`` the change, commit.
+
+    ``apply`` returns whether it changed anything (nothing to write: no new version). The
+    version column makes the UPDATE conditional on the version read; when another writer got in
+    between, a change with ``expected`` is :class:`TaskChanged`, one without is tried again on
+    the fresh row (the last writer wins, as the request asked).
+    """
+    for _ in range(_ATTEMPTS):
+        task = await get_task(db, owner_id, task_id)
+        if expected is not None and not expected.matches(str(task.version)):
+            raise TaskChanged(task)
+        if not apply(task):
+            return task
+        task.updated_at = datetime.now(UTC)
+        try:
+            await db.commit()
+        except StaleDataError:
+            await db.rollback()
+            if expected is not None:
+                raise TaskChanged(await get_task(db, owner_id, task_id)) from None
+            continue
+        return task
+    raise TaskChanged(await get_task(db, owner_id, task_id))
+
+
+async def update_task(
+    db: AsyncSession,
+    owner_id: int,
+    task_id: int,
+    changes: Changes,
+    *,
+    expected: tiered.EntityTags | None = None,
+) -> Task:
+    """Apply ``changes``; with ``expected``, only to the version those tags name."""
+
+    def apply(task: Task) -> bool:
+        if "title" in changes.fields and changes.title is not None:
+            task.title = changes.title
+        if "notes" in changes.fields and changes.notes is not None:
+            task.notes = changes.notes
+        if "due_on" in changes.fields:
+            task.due_on = changes.due_on
+        if "done" in changes.fields and changes.done is not None:
+            task.done = changes.done
+        return True
+
+    return await _change(db, owner_id, task_id, expected, apply)
+
+
+async def toggle_task(
+    db: AsyncSession,
+    owner_id: int,
+    task_id: int,
+    *,
+    done: bool | None = None,
+    expected: tiered.EntityTags | None = None,
+) -> Task:
+    """Set done to ``done``, or flip it when ``done`` is not given.
+
+    A form says which state its button asks for, so two people pressing "Mark done" on the same
+    task both get a done task, instead of the second undoing the first.
+    """
+
+    def apply(task: Task) -> bool:
+        wanted = not task.done if done is None else done
+        if task.done == wanted:
+            return False
+        task.done = wanted
+        return True
+
+    return await _change(db, owner_id, task_id, expected, apply)
+
+
+async def delete_task(
+    db: AsyncSession, owner_id: int, task_id: int, *, expected: tiered.EntityTags | None = None
+) -> Task:
     """Delete the owner's task and return it as it was (for the confirmation message)."""
     task = await get_task(db, owner_id, task_id)
+    if expected is not None and not expected.matches(str(task.version)):
+        raise TaskChanged(task)
     await db.delete(task)
-    await db.commit()
+    try:
+        await db.commit()
+    except StaleDataError:
+        await db.rollback()
+        raise TaskChanged(await get_task(db, owner_id, task_id)) from None
     return task
 
 

@@ -23,7 +23,7 @@ from taskboard.accounts.models import User
 from taskboard.accounts.views import CurrentUser
 from taskboard.db import Database, DbSession
 from taskboard.tasks import service
-from taskboard.tasks.forms import LABELS, TaskForm, TaskPatch
+from taskboard.tasks.forms import LABELS, TaskEdit, TaskForm, TaskPatch, ToggleForm
 from taskboard.tasks.models import Task
 from taskboard.tasks.service import (
     DEFAULT_SORT,
@@ -64,6 +64,7 @@ class TaskOut(BaseModel):
     due_on: date | None
     created_at: datetime
     updated_at: datetime
+    version: int = Field(description="One more with every change; the task's ETag.")
 
     @classmethod
     def of(cls, task: Task) -> TaskOut:
@@ -75,6 +76,7 @@ class TaskOut(BaseModel):
             due_on=task.due_on,
             created_at=service.as_utc(task.created_at),
             updated_at=service.as_utc(task.updated_at),
+            version=task.version,
         )
 
     def form_values(self) -> tiered.FormState:
@@ -150,6 +152,42 @@ def _lenient_state(params: QueryParams) -> service.Query:
         sort=sort if sort in get_args(Sort) else DEFAULT_SORT,  # type: ignore[arg-type]
         page=page,
     )
+
+
+# -- which version a change was made from ------------------------------------------------------
+
+
+CHANGED_MESSAGE = (
+    "Someone changed this task while you were editing it, so your changes are not saved yet. "
+    "Compare the two versions below, then save yours or keep theirs."
+)
+"""The edit form's message when it was submitted from a stale copy of the task."""
+
+_MATCHES_NOTHING = tiered.EntityTags(any=False)
+
+
+def _task_etag(task: TaskOut) -> str:
+    return str(task.version)
+
+
+def _expected(version: int | None, request: Request) -> tiered.EntityTags | None:
+    """The version a change was made from: the form's ``version`` field, else ``If-Match`` (a
+    header that is not a list of entity tags matches no version)."""
+    if version is not None:
+        return tiered.EntityTags(any=False, tags=(str(version),))
+    header = request.headers.get("if-match")
+    if header is None:
+        return None
+    return tiered.entity_tags(header) or _MATCHES_NOTHING
+
+
+def _stale(exc: service.TaskChanged) -> service.TaskChanged:
+    """``exc`` with the task as stored now, as an API client needs it to merge: the problem
+    document's ``current`` member and the ``ETag`` to send back."""
+    current = TaskOut.of(exc.task)
+    exc.extra["current"] = current.model_dump(mode="json")
+    exc.headers["ETag"] = f'"{current.version}"'
+    return exc
 
 
 # -- who is asking ---------------------------------------------------------------------------
@@ -253,32 +291,48 @@ async def create_task(user: Owner, db: DbSession, data: TaskForm) -> tiered.Done
 
 
 @router.get("/tasks/{task_id}")
-@tiered.view(DETAIL_TEMPLATE, block="editor")
+@tiered.view(DETAIL_TEMPLATE, block="editor", etag=_task_etag)
 async def show_task(task_id: int, user: Owner, db: DbSession) -> TaskOut:
     task = await service.get_task(db, user.id, task_id)
     return TaskOut.of(task)
 
 
+@router.put("/tasks/{task_id}")
 @router.post("/tasks/{task_id}")
 @tiered.form(
-    TaskForm,
+    TaskEdit,
     template=DETAIL_TEMPLATE,
     block="editor",
     context=_detail_context,
     success_block="editor",
     labels=LABELS,
+    etag=_task_etag,
 )
 async def edit_task(
-    task_id: int, user: Owner, db: DbSession, data: TaskForm
+    task_id: int, user: Owner, db: DbSession, data: TaskEdit, request: Request
 ) -> tiered.Done[TaskOut]:
-    """Replace the task's title, notes and due date (JSON clients may PATCH instead)."""
+    """Replace the task's title, notes and due date (JSON clients may PATCH instead).
+
+    Made from a stale copy (the form's ``version``, or ``If-Match``), nothing is saved: the form
+    comes back with both versions side by side, and an API client gets 412 with the current task.
+    """
     changes = service.Changes(
         title=data.title,
         notes=data.notes,
         due_on=data.due_on,
         fields=frozenset({"title", "notes", "due_on"}),
     )
-    task = await service.update_task(db, user.id, task_id, changes)
+    try:
+        task = await service.update_task(
+            db, user.id, task_id, changes, expected=_expected(data.version, request)
+        )
+    except service.TaskChanged as exc:
+        if data.version is None:
+            raise _stale(exc) from None
+        raise tiered.ValidationFailed(
+            CHANGED_MESSAGE,
+            errors=(tiered.FieldError("", "/version", CHANGED_MESSAGE, exc.code),),
+        ) from None
     return tiered.Done(
         f"/tasks/{task.id}",
         data=TaskOut.of(task),
@@ -287,11 +341,13 @@ async def edit_task(
 
 
 @router.patch("/tasks/{task_id}")
-@tiered.form(TaskPatch, labels=LABELS)
+@tiered.form(TaskPatch, labels=LABELS, etag=_task_etag)
 async def patch_task(
-    task_id: int, user: Owner, db: DbSession, data: TaskPatch
+    task_id: int, user: Owner, db: DbSession, data: TaskPatch, request: Request
 ) -> tiered.Done[TaskOut]:
-    """Change some of a task's fields (JSON): any of title, notes, due_on (null clears), done."""
+    """Change some of a task's fields (JSON): any of title, notes, due_on (null clears), done.
+
+    With ``If-Match``, only the version it names: otherwise 412 with the current task."""
     sent = data.model_fields_set
     changes = service.Changes(
         title=data.title,
@@ -300,19 +356,36 @@ async def patch_task(
         done=data.done,
         fields=frozenset(sent),
     )
-    task = await service.update_task(db, user.id, task_id, changes)
+    try:
+        task = await service.update_task(
+            db, user.id, task_id, changes, expected=_expected(None, request)
+        )
+    except service.TaskChanged as exc:
+        raise _stale(exc) from None
     return tiered.Done(f"/tasks/{task.id}", data=TaskOut.of(task))
 
 
 @router.post("/tasks/{task_id}/toggle")
 @tiered.form(
-    template=LIST_TEMPLATE, block="results", context=_list_context, success_block="results"
+    ToggleForm,
+    template=LIST_TEMPLATE,
+    block="results",
+    context=_list_context,
+    success_block="results",
+    labels=LABELS,
+    etag=_task_etag,
 )
 async def toggle_task(
-    task_id: int, user: Owner, db: DbSession, request: Request
+    task_id: int, user: Owner, db: DbSession, request: Request, data: ToggleForm
 ) -> tiered.Done[TaskOut]:
-    """Flip done; the browser goes back to the list as it was (``?back=task``: the task page)."""
-    task = await service.toggle_task(db, user.id, task_id)
+    """Set done as the button says (``done``; without it, flip); the browser goes back to the
+    list as it was (``?back=task``: the task page)."""
+    try:
+        task = await service.toggle_task(
+            db, user.id, task_id, done=data.done, expected=_expected(data.version, request)
+        )
+    except service.TaskChanged as exc:
+        raise _stale(exc) from None
     state = _lenient_state(request.query_params)
     back = _back_url(task.id, state, request.query_params)
     verb = "done" if task.done else "not done"
@@ -351,7 +424,13 @@ async def delete_task(
 
 @router.delete("/tasks/{task_id}", status_code=204)
 @tiered.form()
-async def delete_task_json(task_id: int, user: Owner, db: DbSession) -> tiered.Done[None]:
-    """Delete the task (JSON clients); 204 No Content."""
-    await service.delete_task(db, user.id, task_id)
+async def delete_task_json(
+    task_id: int, user: Owner, db: DbSession, request: Request
+) -> tiered.Done[None]:
+    """Delete the task (JSON clients); 204 No Content. With ``If-Match``, only the version it
+    names: otherwise 412 with the current task."""
+    try:
+        await service.delete_task(db, user.id, task_id, expected=_expected(None, request))
+    except service.TaskChanged as exc:
+        raise _stale(exc) from None
     return tiered.Done("/tasks")
