@@ -14,6 +14,9 @@ calls the endpoint. What a client sees does not change:
   the common path pays nothing for it; one the app does not handle reaches tiered's 500 as
   before. (After the response has started, the exception is re-raised as is: the client's
   response is cut short either way.)
+- included routers: the fastapi layer hands over the app's routes as FastAPI's router tries
+  them (``expand``), an included router's routes in its place and with its prefix, so a view of
+  an ``APIRouter`` is found the same way, after the same routes;
 - nothing the app added is skipped: direct dispatch is on only when the stack below tiered's
   middleware is exactly the exception middleware (and FastAPI's exit stack, which only closes
   files FastAPI's own request parsing opened) over the router, without middleware of the
@@ -25,16 +28,34 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Callable, Sequence
-from typing import TypeGuard
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol, TypeGuard
 
 from starlette._utils import get_route_path
 from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.routing import BaseRoute, Match, Route, Router
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-DirectEndpoint = Callable[[Route], ASGIApp | None]
-"""What tiered answers for ``route`` itself (an ASGI app), or ``None`` to leave it to the router."""
+DirectEndpoint = Callable[[Any], ASGIApp | None]
+"""What tiered answers for a route itself (an ASGI app), or ``None`` to leave it to the router."""
+
+Expand = Callable[[Sequence[BaseRoute]], Iterable[Any]]
+"""The routes as the router tries them, one entry each (see :class:`MatchedRoute`)."""
+
+
+class MatchedRoute(Protocol):
+    """What dispatch needs of a route entry: the ``Route``-like way to match it.
+
+    ``plain`` says its regex and methods decide a match, as for a plain ``Route``.
+    """
+
+    path: str
+    path_regex: re.Pattern[str]
+    param_convertors: dict[str, Any]
+    plain: bool
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]: ...
+
 
 # Below tiered's middleware, only this may stand between the exception middleware and the router:
 # it runs no code of the app's, and closes only files FastAPI's own request parsing opened.
@@ -44,12 +65,19 @@ _PASS_THROUGH = frozenset({"fastapi.middleware.asyncexitstack.AsyncExitStackMidd
 class _Candidate:
     """A route tiered answers, and what the routes before it need to be asked."""
 
-    __slots__ = ("earlier", "endpoint", "index", "others", "route", "static_paths")
+    __slots__ = ("earlier", "endpoint", "index", "others", "route", "source", "static_paths")
 
     def __init__(
-        self, index: int, route: Route, endpoint: ASGIApp, earlier: Sequence[BaseRoute]
+        self,
+        index: int,
+        source: BaseRoute,
+        route: Any,
+        endpoint: ASGIApp,
+        earlier: Sequence[Any],
     ) -> None:
         self.index = index
+        self.source = source
+        """The app's route this entry comes from (itself, or the router that includes it)."""
         self.route = route
         self.endpoint = endpoint
         self.earlier = tuple(earlier)
@@ -57,9 +85,9 @@ class _Candidate:
         # them all out at once. Other plain routes are ruled out by their regex; the rest (mounts,
         # included routers, hosts) are asked.
         static_paths: set[str] = set()
-        others: list[tuple[BaseRoute, re.Pattern[str] | None]] = []
+        others: list[tuple[Any, re.Pattern[str] | None]] = []
         for other in self.earlier:
-            if not _is_plain(other):
+            if not _matches_by_regex(other):
                 others.append((other, None))
             elif other.param_convertors:
                 others.append((other, other.path_regex))
@@ -72,9 +100,18 @@ class _Candidate:
 class DirectDispatch:
     """Which requests tiered's middleware answers itself (see the module docstring)."""
 
-    def __init__(self, router: Router, direct_endpoint: DirectEndpoint) -> None:
+    def __init__(
+        self,
+        router: Router,
+        direct_endpoint: DirectEndpoint,
+        *,
+        expand: Expand | None = None,
+        bypass: Callable[[Scope], bool] | None = None,
+    ) -> None:
         self.router = router
         self._direct_endpoint = direct_endpoint
+        self._expand = expand
+        self._bypass = bypass
         self._handling: ExceptionMiddleware | None = None
         self._seen: Sequence[BaseRoute] | None = None
         self._seen_count = -1
@@ -103,7 +140,7 @@ class DirectDispatch:
         routes = self.router.routes
         if routes is not self._seen or len(routes) != self._seen_count:
             self._prepare(routes)
-        if not self._candidates:
+        if not self._candidates or (self._bypass is not None and self._bypass(scope)):
             return None
         route_path = get_route_path(scope)
         for candidate in self._candidates:
@@ -114,7 +151,7 @@ class DirectDispatch:
             match, child_scope = route.matches(scope)
             if match is not Match.FULL:
                 continue
-            if routes[candidate.index] is not route:  # replaced in place since it was prepared
+            if routes[candidate.index] is not candidate.source:  # replaced since it was prepared
                 self._prepare(routes)
                 return self.match(scope)
             # Would the router choose an earlier route? Then it answers, as before.
@@ -151,21 +188,29 @@ class DirectDispatch:
     def _prepare(self, routes: Sequence[BaseRoute]) -> None:
         """Find the routes tiered answers itself; done again whenever the route list changes."""
         candidates: list[_Candidate] = []
-        earlier: list[BaseRoute] = []
-        for index, route in enumerate(routes):
-            if not isinstance(route, Route) or (endpoint := self._direct_endpoint(route)) is None:
-                earlier.append(route)
-                continue
-            # Earlier candidates need no second look: they were tried first and did not match.
-            candidates.append(_Candidate(index, route, endpoint, earlier))
+        earlier: list[Any] = []
+        for index, source in enumerate(routes):
+            entries = [source] if self._expand is None else list(self._expand([source]))
+            for route in entries:
+                endpoint = self._direct_endpoint(route) if _matches_by_regex(route) else None
+                if endpoint is None:
+                    earlier.append(route)
+                    continue
+                # Earlier candidates need no second look: they were tried first and did not match.
+                candidates.append(_Candidate(index, source, route, endpoint, earlier))
         self._candidates = tuple(candidates)
         self._seen = routes
         self._seen_count = len(routes)
 
 
-def _is_plain(route: BaseRoute) -> TypeGuard[Route]:
+def _is_plain(route: object) -> TypeGuard[Route]:
     """A ``Route`` that matches the path by its regex alone (no ``matches`` of its own)."""
     return isinstance(route, Route) and type(route).matches is Route.matches
+
+
+def _matches_by_regex(route: object) -> TypeGuard[MatchedRoute]:
+    """A plain ``Route``, or an entry that says it matches as one does."""
+    return _is_plain(route) or getattr(route, "plain", False) is True
 
 
 def _qualified_name(app: object) -> str:

@@ -25,7 +25,7 @@ from tiered.asgi.runtime import Runtime, safe_next
 from tiered.asgi.sessions import SessionStore
 from tiered.core.capabilities import CHOICE_COOKIE
 from tiered.core.errors import BadRequest, HTTPProblem, NotFound
-from tiered.fastapi.lean import direct_endpoint
+from tiered.fastapi.lean import bypass, direct_endpoint, expand
 from tiered.fastapi.openapi import install_openapi
 from tiered.flags.runtime import Flags
 from tiered.settings import TieredSettings
@@ -84,9 +84,8 @@ def install(
     if isinstance(app, FastAPI):
         app.add_exception_handler(RequestValidationError, on_request_validation)
         install_openapi(app)
-    app.add_middleware(
-        TieredMiddleware, runtime=runtime, dispatch=DirectDispatch(app.router, direct_endpoint)
-    )
+    dispatch = DirectDispatch(app.router, direct_endpoint, expand=expand, bypass=bypass)
+    app.add_middleware(TieredMiddleware, runtime=runtime, dispatch=dispatch)
     # Outermost, so it times tiered's work too; the one place each request is recorded.
     app.add_middleware(AccessLogMiddleware, observer=telemetry)
 

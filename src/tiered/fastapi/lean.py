@@ -1,52 +1,130 @@
 """The routes tiered answers itself, without FastAPI's path-operation machinery.
 
 A FastAPI path operation spends most of its time on what a tiered view does not need: a request
-object and two exit stacks per request, dependency solving, and its own exception wrapper. Two
-kinds of route can be answered by a :class:`~tiered.fastapi.routing.RouteEndpoint` instead,
-through tiered's direct dispatch (:mod:`tiered.asgi.dispatch`):
+object and two exit stacks per request, dependency solving, and its own exception wrapper. Tiered's
+direct dispatch (:mod:`tiered.asgi.dispatch`) answers these routes itself, found the router's way
+among the app's routes as FastAPI's router tries them (an included ``APIRouter``'s routes in its
+place, with its prefix: :func:`expand`):
 
 - a ``tiered.route``: its endpoint already is one;
-- a ``@tiered.view`` path operation FastAPI has nothing to do for: its parameters are path and
-  query parameters (read from the same names and validated against the same annotations), a
-  ``Request`` and the :class:`~tiered.Client`, with no other dependency, header, cookie or body,
-  on a plain ``APIRoute`` (a custom route class may do more per request, so it keeps it).
+- a ``@tiered.view`` path operation on a plain ``APIRoute`` (a custom route class may do more per
+  request, so it keeps it). With nothing for FastAPI to do (path and query parameters, a
+  ``Request``, the :class:`~tiered.Client`) it is a :class:`~tiered.fastapi.routing.RouteEndpoint`;
+  with dependencies, its dependency tree is compiled by :mod:`tiered.fastapi.compiled`, when
+  every part of it is one that module solves.
 
-Anything else (``@tiered.form``, a view with ``Depends``, a route of an included router) is left
-to FastAPI's router, as before. Either way the OpenAPI document is FastAPI's, from the routes.
+Anything else (``@tiered.form``, a tree with a header or a security scope, a route of a mount) is
+left to FastAPI's router, as before. Either way the OpenAPI document is FastAPI's, from the routes.
 """
 
 from __future__ import annotations
 
+import re
 import typing
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from fastapi.routing import APIRoute
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, iter_route_contexts
 from pydantic import BaseModel, PydanticUserError
-from starlette.routing import BaseRoute
-from starlette.types import ASGIApp
+from starlette._utils import get_route_path
+from starlette.routing import BaseRoute, Match
+from starlette.types import ASGIApp, Scope
 
 from tiered.core.errors import ImproperlyConfigured
+from tiered.fastapi.compiled import compile_view
 from tiered.fastapi.rendering import ViewSpec
 from tiered.fastapi.routing import RouteEndpoint, TieredRoute
 from tiered.fastapi.views import TIERED_VIEW_ATTRIBUTE, VIEW_HANDLER_ATTRIBUTE, client_dependency
 
 
-def direct_endpoint(route: BaseRoute) -> ASGIApp | None:
+@dataclass(eq=False, slots=True)
+class ViewEntry:
+    """A tiered view's ``APIRoute`` as FastAPI's router tries it, with what answers it.
+
+    ``path`` and the rest are the route's as included (its router's prefix in front); it matches
+    as a plain route does (the regex, then the methods: a method it lacks is a partial match).
+    """
+
+    route: APIRoute
+    path: str
+    path_regex: re.Pattern[str]
+    param_convertors: dict[str, Any]
+    methods: frozenset[str]
+    app: ASGIApp
+    plain: ClassVar[bool] = True
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        found = self.path_regex.match(get_route_path(scope))
+        if found is None:
+            return Match.NONE, {}
+        path_params = dict(scope.get("path_params", {}))
+        for key, value in found.groupdict().items():
+            path_params[key] = self.param_convertors[key].convert(value)
+        child_scope = {"endpoint": self.route.endpoint, "path_params": path_params}
+        if self.methods and scope["method"] not in self.methods:
+            return Match.PARTIAL, child_scope
+        child_scope["route"] = self.route
+        return Match.FULL, child_scope
+
+
+def expand(routes: Sequence[BaseRoute]) -> Iterator[Any]:
+    """``routes`` as FastAPI's router tries them: a tiered view as a :class:`ViewEntry`, another
+    route as itself (or, inside an included router, as FastAPI's context for it)."""
+    for context in iter_route_contexts(routes):
+        original = context.original_route
+        if type(original) is APIRoute:
+            entry = _view_entry(original, context)
+            if entry is not None:
+                yield entry
+                continue
+        top_level = getattr(context, "path_regex", None) is getattr(original, "path_regex", None)
+        yield original if top_level else context
+
+
+def bypass(scope: Scope) -> bool:
+    """While the app has dependency overrides, only FastAPI's own solving applies them."""
+    return bool(getattr(scope.get("app"), "dependency_overrides", None))
+
+
+def direct_endpoint(route: Any) -> ASGIApp | None:
     """The ASGI app that answers ``route`` without FastAPI, or ``None`` to leave it to FastAPI."""
     if type(route) is TieredRoute:
         return route.endpoint
-    if type(route) is APIRoute:
-        return _lean_view(route)
+    if isinstance(route, ViewEntry):
+        return route.app
     return None
 
 
-def _lean_view(route: APIRoute) -> RouteEndpoint | None:
+def _view_entry(route: APIRoute, context: Any) -> ViewEntry | None:
     endpoint = route.endpoint
     spec = getattr(endpoint, TIERED_VIEW_ATTRIBUTE, None)
     handler = getattr(endpoint, VIEW_HANDLER_ATTRIBUTE, None)
     if not isinstance(spec, ViewSpec) or handler is None:
         return None
-    dependant = route.dependant
+    path: str = context.path
+    dependant: Dependant = context.dependant
+    app: ASGIApp | None = _lean_view(handler, path, spec, dependant)
+    if app is None:
+        compiled = compile_view(dependant, endpoint)
+        if compiled is None:
+            return None
+        app = compiled
+    return ViewEntry(
+        route=route,
+        path=path,
+        path_regex=context.path_regex,
+        param_convertors=dict(context.param_convertors),
+        methods=frozenset(context.methods or ()),
+        app=app,
+    )
+
+
+def _lean_view(
+    handler: Callable[..., Any], path: str, spec: ViewSpec, dependant: Dependant
+) -> RouteEndpoint | None:
+    """The view as a :class:`RouteEndpoint` when FastAPI has nothing to solve for it."""
     if (
         dependant.header_params
         or dependant.cookie_params
@@ -61,7 +139,7 @@ def _lean_view(route: APIRoute) -> RouteEndpoint | None:
     ):
         return None
     try:
-        lean = RouteEndpoint(handler, route.path, spec)
+        lean = RouteEndpoint(handler, path, spec)
     except (ImproperlyConfigured, PydanticUserError, TypeError):
         return None  # what tiered cannot compile, FastAPI serves as before
     # FastAPI and the lean endpoint must read each value from the same place under the same name.

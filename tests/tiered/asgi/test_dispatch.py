@@ -24,7 +24,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 import tiered
 from tiered import NotFound, TieredSettings
 from tiered.asgi.dispatch import DirectDispatch
-from tiered.fastapi.lean import direct_endpoint
+from tiered.fastapi.compiled import CompiledView
+from tiered.fastapi.lean import bypass, direct_endpoint, expand
 
 CHROME = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -369,23 +370,35 @@ class TimedRoute(APIRoute):
     """A custom route class may do more per request; tiered leaves it to FastAPI."""
 
 
+def _entry(route: APIRoute) -> Any:
+    """``route`` as tiered's dispatch sees it: as FastAPI's router tries it."""
+    (entry,) = expand([route])
+    return entry
+
+
 def test_a_view_with_path_query_and_client_parameters_is_answered_by_tiered() -> None:
-    assert direct_endpoint(_view_route(plain_view)) is not None
+    assert direct_endpoint(_entry(_view_route(plain_view))) is not None
+
+
+def test_a_view_that_reads_a_header_is_left_to_fastapi() -> None:
+    assert direct_endpoint(_entry(_view_route(with_header))) is None
 
 
 @pytest.mark.parametrize(
     "handler",
     [
         with_dependency,
-        with_header,
         with_query_model,
         with_validation_alias,
         with_two_aliases,
         with_extra_keywords,
     ],
 )
-def test_a_view_that_needs_fastapi_is_left_to_it(handler: Callable[..., Any]) -> None:
-    assert direct_endpoint(_view_route(handler)) is None
+def test_a_view_with_dependencies_or_fastapis_parameter_forms_is_compiled(
+    handler: Callable[..., Any],
+) -> None:
+    """Read with FastAPI's own parameter validation (tests/tiered/fastapi/test_compiled.py)."""
+    assert isinstance(direct_endpoint(_entry(_view_route(handler))), CompiledView)
 
 
 def test_a_dependency_of_the_app_or_the_route_still_runs_before_a_view(tmp_path: Path) -> None:
@@ -413,7 +426,7 @@ def test_a_dependency_of_the_app_or_the_route_still_runs_before_a_view(tmp_path:
 
 
 def test_a_view_on_a_custom_route_class_is_left_to_fastapi() -> None:
-    assert direct_endpoint(_view_route(plain_view, TimedRoute)) is None
+    assert direct_endpoint(_entry(_view_route(plain_view, TimedRoute))) is None
 
 
 def test_a_form_and_a_plain_path_operation_are_left_to_fastapi() -> None:
@@ -428,7 +441,7 @@ def test_a_form_and_a_plain_path_operation_are_left_to_fastapi() -> None:
     async def plain() -> dict[str, str]:
         return {}
 
-    assert [direct_endpoint(route) for route in app.router.routes[-2:]] == [None, None]
+    assert [direct_endpoint(_entry(r)) for r in app.router.routes[-2:]] == [None, None]
 
 
 # --- when direct dispatch is on ---------------------------------------------------------------
@@ -450,7 +463,7 @@ def _app_with_x() -> FastAPI:
 
 
 def _dispatch(app: Starlette) -> DirectDispatch:
-    dispatch = DirectDispatch(app.router, direct_endpoint)
+    dispatch = DirectDispatch(app.router, direct_endpoint, expand=expand, bypass=bypass)
     assert dispatch.bind(ExceptionMiddleware(app.router))
     return dispatch
 
