@@ -7,14 +7,16 @@ among the app's routes as FastAPI's router tries them (an included ``APIRouter``
 place, with its prefix: :func:`expand`):
 
 - a ``tiered.route``: its endpoint already is one;
-- a ``@tiered.view`` path operation on a plain ``APIRoute`` (a custom route class may do more per
-  request, so it keeps it). With nothing for FastAPI to do (path and query parameters, a
-  ``Request``, the :class:`~tiered.Client`) it is a :class:`~tiered.fastapi.routing.RouteEndpoint`;
-  with dependencies, its dependency tree is compiled by :mod:`tiered.fastapi.compiled`, when
-  every part of it is one that module solves.
+- a ``@tiered.view`` or ``@tiered.form`` path operation on a plain ``APIRoute`` (a custom route
+  class may do more per request, so it keeps it). A view with nothing for FastAPI to do (path
+  and query parameters, a ``Request``, the :class:`~tiered.Client`) is a
+  :class:`~tiered.fastapi.routing.RouteEndpoint`; a view with dependencies, and every form (it
+  reads its body itself), has its dependency tree compiled by :mod:`tiered.fastapi.compiled`,
+  when every part of it is one that module solves.
 
-Anything else (``@tiered.form``, a tree with a header or a security scope, a route of a mount) is
-left to FastAPI's router, as before. Either way the OpenAPI document is FastAPI's, from the routes.
+Anything else (a tree with a header or a security scope, a route with a body limit of its own,
+a plain path operation, a route of a mount) is left to FastAPI's router, as before. Either way
+the OpenAPI document is FastAPI's, from the routes.
 """
 
 from __future__ import annotations
@@ -36,7 +38,12 @@ from tiered.core.errors import ImproperlyConfigured
 from tiered.fastapi.compiled import compile_view
 from tiered.fastapi.rendering import ViewSpec
 from tiered.fastapi.routing import RouteEndpoint, TieredRoute
-from tiered.fastapi.views import TIERED_VIEW_ATTRIBUTE, VIEW_HANDLER_ATTRIBUTE, client_dependency
+from tiered.fastapi.views import (
+    TIERED_VIEW_ATTRIBUTE,
+    VIEW_HANDLER_ATTRIBUTE,
+    FormSpec,
+    client_dependency,
+)
 
 
 @dataclass(eq=False, slots=True)
@@ -100,12 +107,18 @@ def direct_endpoint(route: Any) -> ASGIApp | None:
 def _view_entry(route: APIRoute, context: Any) -> ViewEntry | None:
     endpoint = route.endpoint
     spec = getattr(endpoint, TIERED_VIEW_ATTRIBUTE, None)
-    handler = getattr(endpoint, VIEW_HANDLER_ATTRIBUTE, None)
-    if not isinstance(spec, ViewSpec) or handler is None:
-        return None
     path: str = context.path
     dependant: Dependant = context.dependant
-    app: ASGIApp | None = _lean_view(handler, path, spec, dependant)
+    app: ASGIApp | None = None
+    if isinstance(spec, ViewSpec):
+        handler = getattr(endpoint, VIEW_HANDLER_ATTRIBUTE, None)
+        if handler is None:
+            return None
+        app = _lean_view(handler, path, spec, dependant)
+    elif not isinstance(spec, FormSpec) or getattr(context, "max_body_size", None) is not None:
+        # A form reads its body itself, within tiered's body limit; a route with a body limit of
+        # its own keeps FastAPI, which applies it.
+        return None
     if app is None:
         compiled = compile_view(dependant, endpoint)
         if compiled is None:

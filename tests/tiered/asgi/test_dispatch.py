@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.middleware.exceptions import ExceptionMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.testclient import TestClient
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -370,7 +370,7 @@ class TimedRoute(APIRoute):
     """A custom route class may do more per request; tiered leaves it to FastAPI."""
 
 
-def _entry(route: APIRoute) -> Any:
+def _entry(route: BaseRoute) -> Any:
     """``route`` as tiered's dispatch sees it: as FastAPI's router tries it."""
     (entry,) = expand([route])
     return entry
@@ -429,7 +429,7 @@ def test_a_view_on_a_custom_route_class_is_left_to_fastapi() -> None:
     assert direct_endpoint(_entry(_view_route(plain_view, TimedRoute))) is None
 
 
-def test_a_form_and_a_plain_path_operation_are_left_to_fastapi() -> None:
+def test_a_form_is_compiled_and_a_plain_path_operation_is_left_to_fastapi() -> None:
     app = FastAPI()
 
     @app.post("/things")
@@ -437,11 +437,19 @@ def test_a_form_and_a_plain_path_operation_are_left_to_fastapi() -> None:
     async def create() -> tiered.Done[None]:
         return tiered.Done("/things")
 
+    @app.post("/limited", max_body_size=100)
+    @tiered.form()
+    async def limited() -> tiered.Done[None]:
+        return tiered.Done("/limited")
+
     @app.get("/plain")
     async def plain() -> dict[str, str]:
         return {}
 
-    assert [direct_endpoint(_entry(r)) for r in app.router.routes[-2:]] == [None, None]
+    form, with_limit, plain_one = (direct_endpoint(_entry(r)) for r in app.router.routes[-3:])
+    assert isinstance(form, CompiledView)
+    assert with_limit is None  # FastAPI applies the route's own body limit
+    assert plain_one is None
 
 
 # --- when direct dispatch is on ---------------------------------------------------------------

@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from starlette.testclient import TestClient
 
 import tiered
+import tiered.testing
 from tiered import TieredSettings
 from tiered.fastapi.compiled import CompiledView
 from tiered.fastapi.lean import direct_endpoint, expand
@@ -192,3 +193,80 @@ def test_a_dependency_override_is_applied(tmp_path: Path) -> None:
     with TestClient(app, headers=JSON) as client:
         response = client.get("/api/things/7")
     assert response.json()["events"] == ["db", "r", "overridden", "s"]
+
+
+class Note(BaseModel):
+    title: str
+
+
+class NoteOut(BaseModel):
+    id: int
+    title: str
+
+
+FORM_PAGE = """{% extends "tiered/layout.html" %}{% block title %}Notes{% endblock %}
+{% block main %}{% block form %}<form method="post" action="/api/notes">{{ form_guard() }}
+{{ ui.error_summary(form) }}<input name="title"></form>{% endblock %}{% endblock %}"""
+
+
+def build_form(tmp_path: Path) -> FastAPI:
+    (tmp_path / "notes.html").write_text(FORM_PAGE, encoding="utf-8")
+    stored: list[str] = []
+
+    async def store() -> AsyncIterator[list[str]]:
+        yield stored
+
+    router = APIRouter()
+
+    @router.post("/notes")
+    @tiered.form(Note, template="notes.html", block="form")
+    async def add_note(
+        data: Note, notes: Annotated[list[str], Depends(store, scope="function")]
+    ) -> tiered.Done[NoteOut]:
+        if data.title == "taken":
+            raise tiered.ValidationFailed.for_field("title", "That title is taken.", "taken")
+        notes.append(data.title)
+        return tiered.Done(
+            f"/api/notes/{len(notes)}", data=NoteOut(id=len(notes), title=data.title), created=True
+        )
+
+    app = FastAPI()
+    tiered.install(app, TieredSettings(debug=True), template_dirs=(str(tmp_path),))
+    app.include_router(router, prefix="/api")
+    return app
+
+
+def _form_answers(way: Way, tmp_path: Path) -> list[tuple[Any, ...]]:
+    app = build_form(tmp_path)
+    if way == "fastapi":
+        app.dependency_overrides[_unrelated] = _unrelated
+    seen: list[tuple[Any, ...]] = []
+    with TestClient(app) as client:
+        token = tiered.testing.csrf_token(client.get("/no-such-page").text)
+        for body, headers in (
+            ({"title": "One"}, {**JSON, "X-CSRF-Token": token}),
+            ({"title": "taken"}, {**JSON, "X-CSRF-Token": token}),
+            ({}, {**JSON, "X-CSRF-Token": token}),
+            ({"title": "Two"}, JSON),  # no CSRF token
+        ):
+            response = client.post("/api/notes", json=body, headers=headers)
+            answer = response.json() if response.content else None
+            if isinstance(answer, dict):
+                answer.pop("request_id", None)
+            seen.append((response.status_code, response.headers.get("location"), answer))
+        form = client.post(
+            "/api/notes", data={"title": "Three", "csrf_token": token}, follow_redirects=False
+        )
+        seen.append((form.status_code, form.headers.get("location")))
+    return seen
+
+
+def test_a_form_answers_the_same_through_the_compiled_path(tmp_path: Path) -> None:
+    compiled = _form_answers("compiled", tmp_path)
+    fastapi = _form_answers("fastapi", tmp_path)
+
+    assert compiled == fastapi
+    assert [answer[0] for answer in compiled] == [201, 422, 422, 403, 303]
+    app = build_form(tmp_path)
+    (entry,) = (e for e in expand(app.router.routes) if getattr(e, "path", "") == "/api/notes")
+    assert isinstance(direct_endpoint(entry), CompiledView)
