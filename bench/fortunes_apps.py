@@ -164,31 +164,3 @@ def tiered_view() -> FastAPI:
         return _fortunes_model(rows())
 
     return app
-
-
-# --- (e) tiered's lean route in a FastAPI app; (f) the same on a plain Starlette app ----------
-
-
-def _add_tiered_routes(app: Starlette) -> None:
-    rows = FortuneRows()
-    tiered.install(app, secret_key=SECRET, template_dirs=(str(TEMPLATES),))
-
-    @tiered.route(app, "/json")
-    async def json_endpoint() -> Message:
-        return Message(message="Hello, World!")
-
-    @tiered.route(app, "/fortunes", "tiered_fortunes.html", block="table")
-    async def fortunes() -> Fortunes:
-        return _fortunes_model(rows())
-
-
-def tiered_route() -> FastAPI:
-    app = FastAPI()
-    _add_tiered_routes(app)
-    return app
-
-
-def tiered_starlette() -> Starlette:
-    app = Starlette()
-    _add_tiered_routes(app)
-    return app

@@ -6,7 +6,6 @@ direct dispatch (:mod:`tiered.asgi.dispatch`) answers these routes itself, found
 among the app's routes as FastAPI's router tries them (an included ``APIRouter``'s routes in its
 place, with its prefix: :func:`expand`):
 
-- a ``tiered.route``: its endpoint already is one;
 - a ``@tiered.view`` or ``@tiered.form`` path operation on a plain ``APIRoute`` (a custom route
   class may do more per request, so it keeps it). A view with nothing for FastAPI to do (path
   and query parameters, a ``Request``, the :class:`~tiered.Client`) is a
@@ -37,7 +36,7 @@ from starlette.types import ASGIApp, Scope
 from tiered.core.errors import ImproperlyConfigured
 from tiered.fastapi.compiled import compile_view
 from tiered.fastapi.rendering import ViewSpec
-from tiered.fastapi.routing import RouteEndpoint, TieredRoute
+from tiered.fastapi.routing import RouteEndpoint
 from tiered.fastapi.views import (
     TIERED_VIEW_ATTRIBUTE,
     VIEW_HANDLER_ATTRIBUTE,
@@ -97,8 +96,6 @@ def bypass(scope: Scope) -> bool:
 
 def direct_endpoint(route: Any) -> ASGIApp | None:
     """The ASGI app that answers ``route`` without FastAPI, or ``None`` to leave it to FastAPI."""
-    if type(route) is TieredRoute:
-        return route.endpoint
     if isinstance(route, ViewEntry):
         return route.app
     return None

@@ -1,28 +1,17 @@
-"""``tiered.route``: a tiered view on a lean Starlette route, inside a FastAPI app or not.
+"""The lean endpoint of a view FastAPI has nothing to solve for, and ``tiered.route``.
 
-A FastAPI path operation spends ~50 µs of every request on its own machinery (dependency
-solving, exit stacks, its extra middlewares) before the handler runs, which caps a page at about
-two thirds of bare Starlette's speed. A tiered route does only what a view needs, and works out
-everything it can once, when the handler is decorated:
+:class:`RouteEndpoint` answers a ``@tiered.view`` whose parameters are path and query values, a
+``Request`` and the :class:`~tiered.Client` (tiered's direct dispatch picks it:
+:mod:`tiered.fastapi.lean`). Everything about the handler is worked out once:
 
-- the handler's path and query parameters become one Pydantic model, compiled once; a request
-  validates the raw values in one call (a bad value is tiered's 400 problem, as for ``@view``);
+- its path and query parameters become one Pydantic model, compiled once; a request validates
+  the raw values in one call (a bad value is tiered's 400 problem, as for any view);
 - ``Request`` and :class:`~tiered.Client` parameters are handed over from the request's context;
 - negotiation runs before the handler (406 without running it), and the result goes through the
-  same render path as ``@view``: page, fragment, JSON (with versions), problems and ``Vary``;
-- the operation is added to the app's OpenAPI document (parameters, the JSON schema of the
-  return annotation, ``text/html``, the 400 and 406 problems).
+  same render path as every view: page, fragment, JSON (with versions), problems and ``Vary``.
 
-The route is a plain Starlette ``Route`` whose endpoint is an ASGI app, so an ``APIRouter``
-holding it can be included in an app with a prefix, and a plain Starlette app can serve it.
-What it does not do is FastAPI's dependency injection: a handler that needs ``Depends`` (or
-headers, cookies, a body) is a job for ``@app.get`` with ``@tiered.view``.
-
-Example::
-
-    @tiered.route(app, "/tasks/{task_id}", "tasks/detail.html", block="task")
-    async def show_task(task_id: int, client: tiered.Client, full: bool = False) -> Task:
-        return await tasks.get(task_id)
+:func:`route` is shorthand for a path operation with ``@tiered.view``; it makes nothing of its
+own (the route is FastAPI's, documented by FastAPI, and answered like any view).
 """
 
 from __future__ import annotations
@@ -36,14 +25,13 @@ from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 from urllib.parse import parse_qsl
 
-from fastapi import params
+from fastapi import APIRouter, FastAPI, params
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from pydantic.fields import FieldInfo
-from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
-from starlette.routing import Route, Router, compile_path
+from starlette.routing import compile_path
 from starlette.types import Receive, Scope, Send
 
 from tiered.asgi.context import SCOPE_KEY, RequestContext
@@ -51,6 +39,7 @@ from tiered.asgi.problems import request_problem
 from tiered.core.capabilities import Client
 from tiered.core.errors import ImproperlyConfigured
 from tiered.fastapi.rendering import Downgrade, ViewSpec, negotiate_view, render, render_json
+from tiered.fastapi.views import view
 
 H = TypeVar("H", bound=Callable[..., Any])
 
@@ -72,25 +61,12 @@ class _Field:
 
 
 class RouteEndpoint:
-    """The ASGI app behind one tiered route; everything about the handler is precomputed."""
+    """The ASGI app that answers one view FastAPI has nothing to solve for; everything about the
+    handler is precomputed."""
 
-    def __init__(
-        self,
-        func: Callable[..., Any],
-        path: str,
-        spec: ViewSpec,
-        *,
-        summary: str | None = None,
-        description: str | None = None,
-        tags: Sequence[str] = (),
-        deprecated: bool = False,
-    ) -> None:
+    def __init__(self, func: Callable[..., Any], path: str, spec: ViewSpec) -> None:
         self.func = func
         self.spec = spec
-        self.summary = summary or func.__name__.replace("_", " ").title()
-        self.description = description or inspect.getdoc(func)
-        self.tags = list(tags)
-        self.deprecated = deprecated
         self._is_async = inspect.iscoroutinefunction(func)
         self.fields, self.model, self._request_names, self._client_names = _read_signature(
             func, path
@@ -169,14 +145,8 @@ class RouteEndpoint:
         return located
 
 
-class TieredRoute(Route):
-    """A Starlette route serving a :class:`RouteEndpoint`."""
-
-    endpoint: RouteEndpoint
-
-
 def route(
-    target: Starlette | Router,
+    target: FastAPI | APIRouter,
     path: str,
     template: str | None = None,
     *,
@@ -192,11 +162,8 @@ def route(
     deprecated: bool = False,
     include_in_schema: bool = True,
 ) -> Callable[[H], H]:
-    """Serve the handler at ``path`` on ``target`` (an app or a router) for every client.
+    """``@target.api_route(path, ...)`` with ``@tiered.view(template, ...)``, in one decorator.
 
-    ``template``, ``block``, ``status``, ``json`` and ``downgrades`` mean what they mean for
-    :func:`tiered.view`. The handler may take path and query parameters (with defaults and
-    ``Annotated`` constraints, ``Field`` or ``Query``), a ``Request`` and a :class:`tiered.Client`.
     The handler is returned unchanged, so it can still be called directly.
 
     Example::
@@ -207,42 +174,31 @@ def route(
     """
     if template is None and not json:
         raise ImproperlyConfigured("A route needs a template, JSON, or both; got neither.")
-    routes = target.router.routes if isinstance(target, Starlette) else target.routes
+    if not isinstance(target, FastAPI | APIRouter):
+        raise ImproperlyConfigured(
+            f"tiered.route needs a FastAPI app or an APIRouter, not {type(target).__name__}: "
+            "tiered's views are FastAPI path operations."
+        )
 
     def decorate(func: H) -> H:
-        hints = typing.get_type_hints(func, include_extras=True)
-        annotation = _data_type(hints.get("return"))
-        spec = ViewSpec(template, block, status, json, dict(downgrades or {}), annotation)
-        endpoint = RouteEndpoint(
-            func,
+        endpoint = view(template, block=block, status=status, json=json, downgrades=downgrades)(
+            func
+        )
+        target.add_api_route(
             path,
-            spec,
+            endpoint,
+            methods=list(methods),
+            name=name or func.__name__,
             summary=summary,
             description=description,
-            tags=tags,
-            deprecated=deprecated,
-        )
-        routes.append(
-            TieredRoute(
-                path,
-                endpoint,
-                methods=list(methods),
-                name=name or func.__name__,
-                include_in_schema=include_in_schema,
-            )
+            tags=list(tags) or None,
+            deprecated=deprecated or None,
+            include_in_schema=include_in_schema,
+            status_code=status,
         )
         return func
 
     return decorate
-
-
-def _data_type(returned: Any) -> Any:
-    """What the handler's data is, for JSON and OpenAPI; a ``Response`` is passed through as is."""
-    if returned is None or returned is type(None):
-        return None
-    if isinstance(returned, type) and issubclass(returned, Response):
-        return None
-    return returned
 
 
 def _read_signature(

@@ -132,7 +132,8 @@ class FormSpec:
 def _signature(
     func: Handler, drop: str | None, return_annotation: Any
 ) -> tuple[inspect.Signature, str, bool]:
-    """The signature FastAPI should see: ``drop`` removed, a ``Request`` parameter ensured."""
+    """The signature FastAPI should see: ``drop`` removed, a ``Request`` parameter ensured, and a
+    parameter annotated :class:`~tiered.Client` given the request's client (as ``ClientDep``)."""
     hints = typing.get_type_hints(func, include_extras=True)
     signature = inspect.signature(func)
     params: list[inspect.Parameter] = []
@@ -143,6 +144,8 @@ def _signature(
             continue
         if annotation is Request:
             request_name = param.name
+        if annotation is Client:  # `client: tiered.Client`, spelled as in any handler
+            annotation = ClientDep
         params.append(param.replace(annotation=annotation))
     added = request_name is None
     if request_name is None:
