@@ -62,6 +62,7 @@ from tiered.fastapi.views import ClientDep, Done, form, read_body, view
 from tiered.flags.guard import GuardedProvider
 from tiered.flags.provider import FlagOverrideStore, MemoryOverrideStore, TieredProvider
 from tiered.flags.runtime import Flags, flag
+from tiered.live import LiveBus, LiveEvent, LiveSettings, LiveStreams, MemoryLiveBus, RedisLiveBus
 from tiered.settings import TieredSettings
 from tiered.telemetry import MemoryTelemetryStore, RedisTelemetryStore, Telemetry, TelemetryStore
 
@@ -90,8 +91,13 @@ __all__ = [
     "IdempotencyStore",
     "ImproperlyConfigured",
     "JsonVersions",
+    "LiveBus",
+    "LiveEvent",
+    "LiveSettings",
+    "LiveStreams",
     "MalformedBody",
     "MemoryIdempotencyStore",
+    "MemoryLiveBus",
     "MemoryOverrideStore",
     "MemorySessionStore",
     "MemoryTelemetryStore",
@@ -103,6 +109,7 @@ __all__ = [
     "PreconditionFailed",
     "Reason",
     "RedisIdempotencyStore",
+    "RedisLiveBus",
     "RedisTelemetryStore",
     "Representation",
     "RequestTimeout",

@@ -30,8 +30,13 @@ PUBLIC_NAMES = [
     "IdempotencyStore",
     "ImproperlyConfigured",
     "JsonVersions",
+    "LiveBus",
+    "LiveEvent",
+    "LiveSettings",
+    "LiveStreams",
     "MalformedBody",
     "MemoryIdempotencyStore",
+    "MemoryLiveBus",
     "MemoryOverrideStore",
     "MemorySessionStore",
     "MemoryTelemetryStore",
@@ -43,6 +48,7 @@ PUBLIC_NAMES = [
     "PreconditionFailed",
     "Reason",
     "RedisIdempotencyStore",
+    "RedisLiveBus",
     "RedisTelemetryStore",
     "Representation",
     "RequestTimeout",
@@ -104,7 +110,17 @@ def test_no_other_public_names_leak() -> None:
         and name not in exported
         # The subpackages themselves appear as attributes once imported.
         and name
-        not in {"asgi", "core", "fastapi", "flags", "jinja", "settings", "telemetry", "testing"}
+        not in {
+            "asgi",
+            "core",
+            "fastapi",
+            "flags",
+            "jinja",
+            "live",
+            "settings",
+            "telemetry",
+            "testing",
+        }
     ]
 
     assert leaked == []

@@ -69,7 +69,13 @@ def test_flags_toml_declares_every_enhancement_with_a_description() -> None:
 
     assert set(definitions) == set(ENHANCEMENTS)
     assert all(flag.description for flag in definitions.values())
-    assert definitions["live_updates"].enabled is False  # declared, but it comes later
+    live = definitions["live_updates"]
+    assert live.enabled is True
+    # Save-Data wins over the tier: a person saving data gets no poll and no stream.
+    assert [(rule.when, rule.value) for rule in live.rules[1:]] == [
+        ({"save_data": True}, False),
+        ({"tier": ("lite", "full")}, True),
+    ]
     for flag in definitions.values():
         # The first rule keeps every enhancement away from the core tier, whatever follows.
         assert flag.rules[0].when == {"tier": ("core",)}

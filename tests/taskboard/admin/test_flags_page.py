@@ -130,7 +130,8 @@ def test_the_page_lists_every_flag_with_its_description_and_rules_in_words(
     assert "<li>If Save-Data is on: off.</li>" in search
     assert 'value="on" checked' in section(page.text, "search_as_you_type")  # excluded: ticked
     live = section(page.text, "live_updates")
-    assert "<li>Switched off: everyone gets the baseline, whatever the rules say.</li>" in live
+    assert "<li>If Save-Data is on: off.</li>" in live
+    assert "<li>If the tier is lite or full: on.</li>" in live
     assert "/reset" not in page.text  # nothing to reset yet
     assert "No changes yet" in page.text
 

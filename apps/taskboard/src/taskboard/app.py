@@ -11,6 +11,7 @@ import anyio
 from fastapi import FastAPI
 
 import tiered
+import tiered.live
 from taskboard.accounts import views as accounts_views
 from taskboard.accounts.service import SqlSessionStore
 from taskboard.admin import views as admin_views
@@ -52,6 +53,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.redis_url
         else tiered.MemoryIdempotencyStore()
     )
+    # "This changed" for each user's tasks, to every page showing them: through Redis when
+    # there is one (every instance's pages hear every instance's changes), else in process.
+    live_bus: tiered.live.LiveBus = (
+        tiered.live.RedisLiveBus(settings.redis_url, prefix="taskboard:live")
+        if settings.redis_url
+        else tiered.live.MemoryLiveBus()
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -68,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             gc.unfreeze()
+            await live_bus.aclose()
             if isinstance(idempotency, tiered.RedisIdempotencyStore):
                 await idempotency.aclose()
             await database.dispose()
@@ -78,6 +87,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.database_guard = DatabaseGuard(database)
     app.state.telemetry = telemetry = dashboard_service.build_telemetry(settings)
     app.state.flags = flags
+    # A stream ends after ~25 s and its page reconnects from its cursor, missing nothing: the
+    # servers wait for open responses before the app's shutdown runs, so this is what bounds a
+    # graceful stop (the stack gives an instance 30 s) while pages hold streams open.
+    app.state.live = tiered.live.LiveStreams(
+        live_bus, tiered.live.LiveSettings(max_stream_seconds=25)
+    )
     tiered.install(
         app,
         tiered.TieredSettings(

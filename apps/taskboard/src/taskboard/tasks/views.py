@@ -8,7 +8,7 @@ same view of the list, and an enhanced request gets that same view's ``results``
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, get_args
 from urllib.parse import urlencode
 
@@ -17,8 +17,10 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
+from starlette.responses import Response
 
 import tiered
+import tiered.live
 from taskboard.accounts.models import User
 from taskboard.accounts.views import CurrentUser
 from taskboard.db import Database, DbSession
@@ -102,6 +104,12 @@ class TaskList(BaseModel):
     state_query: str = Field(exclude=True)
     status_options: list[tuple[str, str]] = Field(exclude=True)
     sort_options: list[tuple[str, str]] = Field(exclude=True)
+    rendered_at: datetime = Field(exclude=True)
+    live_cursor: str = Field(exclude=True)
+    """Where this list's live updates start: taken before the tasks were read, so a change made
+    while the page renders still reaches it."""
+    live_origin: str = Field(exclude=True)
+    """This page's id, so its own changes, heard back, are not applied twice."""
 
 
 class DeleteConfirmation(BaseModel):
@@ -151,6 +159,25 @@ def _lenient_state(params: QueryParams) -> service.Query:
         status=status if status in get_args(Status) else DEFAULT_STATUS,  # type: ignore[arg-type]
         sort=sort if sort in get_args(Sort) else DEFAULT_SORT,  # type: ignore[arg-type]
         page=page,
+    )
+
+
+# -- live updates: each user's tasks are a topic ----------------------------------------------
+
+
+def _topic(user_id: int) -> str:
+    return f"tasks:{user_id}"
+
+
+def _live(request: Request) -> tiered.live.LiveStreams:
+    live: tiered.live.LiveStreams = request.app.state.live
+    return live
+
+
+async def _announce(request: Request, user_id: int, kind: str, task_id: int) -> None:
+    """Tell the user's other pages (tabs, devices, instances) that a task changed."""
+    await _live(request).bus.publish(
+        _topic(user_id), kind, {"id": task_id}, origin=tiered.live.origin_of(request)
     )
 
 
@@ -207,7 +234,10 @@ def _owner_of(request: Request) -> User:
     return user
 
 
-async def _task_list(db: AsyncSession, user: User, state: service.Query) -> TaskList:
+async def _task_list(
+    request: Request, db: AsyncSession, user: User, state: service.Query
+) -> TaskList:
+    cursor = await _live(request).bus.cursor(_topic(user.id))
     page = await service.list_tasks(db, user.id, state)
     shown = service.Query(state.q, state.status, state.sort, page.page)
     return TaskList(
@@ -224,6 +254,9 @@ async def _task_list(db: AsyncSession, user: User, state: service.Query) -> Task
         state_query=_query_string(shown),
         status_options=[(s, STATUS_LABELS[s]) for s in STATUSES],
         sort_options=[(s, SORT_LABELS[s]) for s in SORTS],
+        rendered_at=datetime.now(UTC),
+        live_cursor=cursor,
+        live_origin=tiered.live.origin_of(request) or tiered.live.new_origin(),
     )
 
 
@@ -231,7 +264,9 @@ async def _list_context(request: Request) -> dict[str, Any]:
     """The list page around a form: the view of the list named by the request's query string."""
     database: Database = request.app.state.database
     async with database.sessionmaker() as db:
-        listing = await _task_list(db, _owner_of(request), _lenient_state(request.query_params))
+        listing = await _task_list(
+            request, db, _owner_of(request), _lenient_state(request.query_params)
+        )
     context = dict(listing.__dict__)
     context["listing"] = listing
     return context
@@ -262,9 +297,26 @@ async def list_tasks(
         Sort, Query(description="Order: created, due or title; a leading '-' reverses it.")
     ] = DEFAULT_SORT,
     page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
+    *,
+    request: Request,
 ) -> TaskList:
     """The user's tasks, 20 a page, newest first unless ``sort`` says otherwise."""
-    return await _task_list(db, user, service.Query(q.strip(), status, sort, page))
+    return await _task_list(request, db, user, service.Query(q.strip(), status, sort, page))
+
+
+# The user's own topic only: no URL names another user's, so there is none to refuse.
+@router.get("/tasks/live", include_in_schema=False)
+async def task_stream(request: Request, user: CurrentUser) -> Response:
+    """Server-Sent Events: an event each time one of the user's tasks changes (the list page's
+    script refetches the list); ``Last-Event-ID`` or ``?cursor=`` resumes without a gap."""
+    return await _live(request).stream(request, _topic(user.id), key=str(user.id))
+
+
+@router.get("/tasks/live/poll")
+async def task_changes(request: Request, user: CurrentUser) -> Response:
+    """What changed in the user's tasks since ``cursor`` (JSON), for clients without a stream:
+    ``{"cursor", "events", "refresh"}``; 304 to a matching ``If-None-Match`` when nothing did."""
+    return await _live(request).poll(request, _topic(user.id))
 
 
 @router.post("/tasks", status_code=201)
@@ -276,9 +328,12 @@ async def list_tasks(
     success_block="board",
     labels=LABELS,
 )
-async def create_task(user: Owner, db: DbSession, data: TaskForm) -> tiered.Done[TaskOut]:
+async def create_task(
+    user: Owner, db: DbSession, data: TaskForm, request: Request
+) -> tiered.Done[TaskOut]:
     """Add a task; a browser without script is taken to the new task's page."""
     task = await service.create_task(db, user.id, data.title, data.notes, data.due_on)
+    await _announce(request, user.id, "task.created", task.id)
     return tiered.Done(
         f"/tasks/{task.id}",
         data=TaskOut.of(task),
@@ -333,6 +388,7 @@ async def edit_task(
             CHANGED_MESSAGE,
             errors=(tiered.FieldError("", "/version", CHANGED_MESSAGE, exc.code),),
         ) from None
+    await _announce(request, user.id, "task.updated", task.id)
     return tiered.Done(
         f"/tasks/{task.id}",
         data=TaskOut.of(task),
@@ -362,6 +418,7 @@ async def patch_task(
         )
     except service.TaskChanged as exc:
         raise _stale(exc) from None
+    await _announce(request, user.id, "task.updated", task.id)
     return tiered.Done(f"/tasks/{task.id}", data=TaskOut.of(task))
 
 
@@ -386,6 +443,7 @@ async def toggle_task(
         )
     except service.TaskChanged as exc:
         raise _stale(exc) from None
+    await _announce(request, user.id, "task.updated", task.id)
     state = _lenient_state(request.query_params)
     back = _back_url(task.id, state, request.query_params)
     verb = "done" if task.done else "not done"
@@ -417,6 +475,7 @@ async def delete_task(
 ) -> tiered.Done[None]:
     """Delete the task; the browser goes back to the list as it was."""
     task = await service.delete_task(db, user.id, task_id)
+    await _announce(request, user.id, "task.deleted", task_id)
     return tiered.Done(
         _list_url(_lenient_state(request.query_params)), flash=f"Deleted the task “{task.title}”."
     )
@@ -433,4 +492,5 @@ async def delete_task_json(
         await service.delete_task(db, user.id, task_id, expected=_expected(None, request))
     except service.TaskChanged as exc:
         raise _stale(exc) from None
+    await _announce(request, user.id, "task.deleted", task_id)
     return tiered.Done("/tasks")
