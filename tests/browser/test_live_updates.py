@@ -1,0 +1,97 @@
+"""Live updates in real Chromium: one user in two browsers, a change in one shows in the other.
+
+With JavaScript the other list updates itself (over Server-Sent Events, or by polling when the
+stream cannot connect); without it nothing runs, and the list's Refresh link shows the change.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+from uuid import uuid4
+
+from tests.browser.live_server import PASSWORD, LiveServer
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+
+def _signed_up(
+    browser: Browser, server: LiveServer, *, javascript: bool = True
+) -> tuple[Page, str]:
+    context = browser.new_context(base_url=server.url, java_script_enabled=javascript)
+    page = context.new_page()
+    email = f"live-{uuid4().hex[:8]}@example.org"
+    page.goto("/signup")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    page.get_by_role("heading", name="Your tasks", level=1).wait_for()
+    return page, email
+
+
+def _second_browser(browser: Browser, server: LiveServer, email: str, **options: bool) -> Page:
+    """The same user, logged in from another browser (its own cookies)."""
+    context = browser.new_context(base_url=server.url, **options)
+    page = context.new_page()
+    page.goto("/login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.get_by_role("heading", name="Your tasks", level=1).wait_for()
+    return page
+
+
+def _add_task(page: Page, title: str) -> None:
+    page.get_by_label("Title", exact=True).fill(title)
+    page.get_by_role("button", name="Add task").click()
+    page.locator(".task-title", has_text=title).first.wait_for()
+
+
+def test_a_task_added_in_one_browser_appears_in_the_other_within_two_seconds(
+    browser: Browser, live_server: LiveServer
+) -> None:
+    writer, email = _signed_up(browser, live_server)
+    reader = _second_browser(browser, live_server, email)
+    reader.wait_for_timeout(500)  # its stream connects
+
+    started = time.monotonic()
+    _add_task(writer, "Seen from the laptop")
+    reader.locator(".task-title", has_text="Seen from the laptop").wait_for(timeout=2000)
+    assert time.monotonic() - started < 2.0
+    # The writer's own list shows the task once: its own event was not applied again.
+    assert writer.locator(".task-title", has_text="Seen from the laptop").count() == 1
+
+
+def test_a_change_over_the_json_api_appears_while_the_stream_is_blocked_by_polling(
+    browser: Browser, live_server: LiveServer
+) -> None:
+    page, email = _signed_up(browser, live_server)
+    page.context.close()
+    reader_context = browser.new_context(base_url=live_server.url)
+    # A proxy that cuts Server-Sent Events: the stream cannot connect, so the page polls.
+    reader_context.route("**/tasks/live?*", lambda route: route.abort())
+    reader_context.route("**/tasks/live", lambda route: route.abort())
+    reader = reader_context.new_page()
+    reader.goto("/login")
+    reader.get_by_label("Email").fill(email)
+    reader.get_by_label("Password").fill(PASSWORD)
+    reader.get_by_role("button", name="Log in").click()
+    reader.get_by_role("heading", name="Your tasks", level=1).wait_for()
+
+    live_server.seed_tasks(email, PASSWORD, ["Made by a script"])
+
+    # The full tier's fallback polls every 15 s.
+    reader.locator(".task-title", has_text="Made by a script").wait_for(timeout=17_000)
+
+
+def test_without_javascript_nothing_runs_and_the_refresh_link_shows_the_change(
+    browser: Browser, live_server: LiveServer
+) -> None:
+    page, email = _signed_up(browser, live_server, javascript=False)
+    live_server.seed_tasks(email, PASSWORD, ["Added elsewhere"])
+
+    page.wait_for_timeout(1000)
+    assert page.locator(".task-title", has_text="Added elsewhere").count() == 0
+    page.get_by_role("link", name="Refresh the list").click()
+    page.locator(".task-title", has_text="Added elsewhere").wait_for()
