@@ -30,9 +30,9 @@ def _signed_up(
     return page, email
 
 
-def _second_browser(browser: Browser, server: LiveServer, email: str, **options: bool) -> Page:
+def _second_browser(browser: Browser, server: LiveServer, email: str) -> Page:
     """The same user, logged in from another browser (its own cookies)."""
-    context = browser.new_context(base_url=server.url, **options)
+    context = browser.new_context(base_url=server.url)
     page = context.new_page()
     page.goto("/login")
     page.get_by_label("Email").fill(email)

@@ -69,7 +69,7 @@ def test_log_in_and_a_form_work_within_the_bound_while_redis_is_silent(
     # The repeat was still caught, by this process's memory.
     assert db_all(client, select(Task.title)) == ["Buy milk"]
     assert "duplicate submissions are caught within each process only" in caplog.text
-    assert "counting failed log-ins in this process" in caplog.text
+    assert "counting failed log-ins and sign-ups in this process" in caplog.text
 
 
 def test_failed_log_ins_are_still_limited_while_redis_is_silent(

@@ -6,6 +6,13 @@ size limit and CSRF, then let the app run; on the way out add the security heade
 id and the session cookie. An unexpected exception becomes a negotiated 500 with the request id,
 logged here, so no stack trace reaches a client.
 
+A response sent before the app read all of the request's body (a CSRF refusal, a 401 from a
+dependency, a form past the parser's limits) leaves the rest of the body unread on the
+connection, and servers then drop the connection without a word, so the client's next request on
+it fails. The middleware reads and discards what is left (within the body size limit and time)
+before the response's end, and where it cannot (a body declared too large, a client waiting for
+``100 Continue``) says ``Connection: close``, so the client knows to open another.
+
 It is plain ASGI rather than ``BaseHTTPMiddleware`` because that costs ~150 µs a request here and
 buffers streaming responses; this costs a few microseconds.
 """
@@ -20,6 +27,9 @@ import traceback
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qsl
 
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.formparsers import MultiPartException
 from starlette.requests import ClientDisconnect, Request, cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -40,8 +50,10 @@ from tiered.core.capabilities import read_client
 from tiered.core.errors import (
     BadRequest,
     CsrfFailed,
+    FormTooLarge,
     HTTPProblem,
     InternalError,
+    MalformedBody,
     PayloadTooLarge,
     RequestTimeout,
 )
@@ -54,6 +66,9 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # randomness (~1 µs) on every request; this generator is seeded from the OS once.
 _request_ids = random.Random()  # noqa: S311
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+# How Starlette's form parsers say a limit was passed (max_fields, max_files, max_part_size).
+_FORM_LIMITS = ("Too many fields", "Too many files", "exceeded maximum size")
+_CONNECTION_CLOSE = (b"connection", b"close")
 
 
 def _headers(scope: Scope) -> dict[str, str]:
@@ -133,9 +148,31 @@ class TieredMiddleware:
         head = scope["method"] == "HEAD"
         if head:
             scope["method"] = "GET"
+            scope["tiered.head"] = True  # what was asked, for a response that streams (SSE)
+        problem: HTTPProblem | None = None
+        body: _BodyRead | None = None
+        # The connection cannot be kept after a body that is refused unread for its size.
+        close = False
+        length = headers.get("content-length")
+        if length is not None:
+            if not length.isdigit():
+                problem = BadRequest(f"Content-Length {length!r} is not a number of bytes.")
+                close = True
+            elif int(length) > self._max_body:
+                problem = self._too_large()
+                close = True
+            elif length != "0":
+                body = _BodyRead(receive, waits_for_continue=_expects_continue(headers))
+                receive = self._timed(body.receive)
+        elif "transfer-encoding" in headers:
+            body = _BodyRead(receive, waits_for_continue=_expects_continue(headers))
+            receive = self._timed(self._limited(body.receive))
+        # What reads the rest of a body the app left unread: with the same limit and deadline.
+        rest = receive
+        drain = False
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal started
+            nonlocal started, drain
             if message["type"] == "http.response.start":
                 session = ctx.session
                 cookie = None
@@ -146,8 +183,17 @@ class TieredMiddleware:
                     cookie = await self._save_session(secure, session)
                 self._finish_headers(scope, ctx, message, cookie)
                 started = True
-            elif head and message["type"] == "http.response.body":
-                message = {**message, "body": b""}
+                if body is not None and not body.complete:
+                    drain = body.can_drain(self._max_body) and not _closes(message)
+                if close or (body is not None and not body.complete and not drain):
+                    _say_close(message)
+            elif message["type"] == "http.response.body":
+                if drain and not message.get("more_body", False):
+                    drain = False
+                    assert body is not None
+                    await body.drain(rest)
+                if head:
+                    message = {**message, "body": b""}
             await send(message)
 
         try:
@@ -160,17 +206,6 @@ class TieredMiddleware:
                     data = await runtime.sessions.load(session_id)
                     if data is not None:
                         ctx.session = Session(session_id, data)
-            problem: HTTPProblem | None = None
-            length = headers.get("content-length")
-            if length is not None:
-                if not length.isdigit():
-                    problem = BadRequest(f"Content-Length {length!r} is not a number of bytes.")
-                elif int(length) > self._max_body:
-                    problem = self._too_large()
-                elif length != "0":
-                    receive = self._timed(receive)
-            elif "transfer-encoding" in headers:
-                receive = self._timed(self._limited(receive))
             if problem is None and scope["method"] in UNSAFE_METHODS and not is_bearer(headers):
                 problem, receive = await self._check_csrf(scope, receive, ctx)
             if problem is not None:
@@ -406,13 +441,92 @@ async def _form_field(scope: Scope, body: bytes, content_type: str, name: str) -
             if key == name:
                 return value
         return None
-    request = Request(scope, _replay(body))
-    try:
-        form = await request.form()
-    except Exception:  # a malformed multipart body has no token; the app reports the body itself
-        return None
+    form = await read_form(Request(scope, _replay(body)))
     try:
         field = form.get(name)
         return field if isinstance(field, str) else None
     finally:
         await form.close()
+
+
+async def read_form(request: Request) -> FormData:
+    """``request.form()``, its failures as problems that say what to change: past one of the
+    parser's limits (fields, files, a part's size) :class:`FormTooLarge` (413), else
+    :class:`MalformedBody` (400)."""
+    try:
+        return await request.form()
+    except HTTPException as exc:  # Starlette's MultiPartException, as a 400, in an app
+        raise _form_problem(str(exc.detail)) from None
+    except MultiPartException as exc:  # ... and as itself outside one
+        raise _form_problem(exc.message) from None
+
+
+def _form_problem(message: str) -> HTTPProblem:
+    message = message.rstrip(".") + "."
+    if any(limit in message for limit in _FORM_LIMITS):
+        return FormTooLarge(f"{message} Send fewer fields or files, or smaller ones.")
+    return MalformedBody(f"The form body could not be read: {message}")
+
+
+class _BodyRead:
+    """How much of the request's body the app read: all of it, or where it stopped."""
+
+    __slots__ = ("_receive", "complete", "reading", "seen", "started", "waits_for_continue")
+
+    def __init__(self, receive: Receive, *, waits_for_continue: bool) -> None:
+        self._receive = receive
+        self.complete = False
+        """The body's last part arrived, or the client went away: nothing more to read."""
+        self.reading = False
+        self.started = False
+        self.seen = 0
+        self.waits_for_continue = waits_for_continue
+
+    async def receive(self) -> Message:
+        self.reading = True
+        try:
+            message = await self._receive()
+        finally:
+            self.reading = False
+        if message["type"] == "http.request":
+            self.started = True
+            self.seen += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                self.complete = True
+        else:
+            self.complete = True
+        return message
+
+    def can_drain(self, limit: int) -> bool:
+        """Whether the rest may be read and dropped: not when the client waits for ``100
+        Continue`` before it sends any (reading would ask for a body nobody wants), nor past the
+        size limit."""
+        return not (self.waits_for_continue and not self.started) and self.seen <= limit
+
+    async def drain(self, receive: Receive) -> None:
+        """Read and drop the rest, through ``receive`` (the limit and deadline apply)."""
+        if self.reading:  # a streaming response listens for the disconnect: it reads the rest
+            return
+        try:
+            while not self.complete:
+                await receive()
+        except Exception as exc:  # too slow, too large, or gone: the server closes the connection
+            logger.info("The rest of a request body was not read (%s)", exc or type(exc).__name__)
+
+
+def _expects_continue(headers: dict[str, str]) -> bool:
+    return headers.get("expect", "").strip().lower() == "100-continue"
+
+
+def _closes(message: Message) -> bool:
+    """Whether a response start already says ``Connection: close`` (a 408 does)."""
+    return any(
+        name.lower() == b"connection" and value.lower() == b"close"
+        for name, value in message["headers"]
+    )
+
+
+def _say_close(message: Message) -> None:
+    raw_headers: list[tuple[bytes, bytes]] = message["headers"]
+    if not any(name.lower() == b"connection" for name, _ in raw_headers):
+        raw_headers.append(_CONNECTION_CLOSE)

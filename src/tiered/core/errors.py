@@ -151,6 +151,15 @@ class Conflict(HTTPProblem):
     next_step = "Reload the page to see the current state, then try again."
 
 
+class IdempotencyKeyInFlight(Conflict):
+    """An ``Idempotency-Key`` whose first request is still being processed (409, as the IETF
+    draft on the header says); the client should wait and send the request again."""
+
+    code = "idempotency-key-in-flight"
+    title = "A request with this Idempotency-Key is still being processed"
+    next_step = "Wait a moment, then send the same request again to get its response."
+
+
 class PreconditionFailed(HTTPProblem):
     """A conditional request's precondition (``If-Match``) does not hold: what the client read is
     no longer what is stored. Put the current representation in ``extra`` and its ``ETag`` in
@@ -179,6 +188,14 @@ class PayloadTooLarge(HTTPProblem):
     code = "payload-too-large"
     title = "What you sent is too large"
     next_step = "Send less data, for example a shorter text or a smaller file."
+
+
+class FormTooLarge(PayloadTooLarge):
+    """A form body past one of the parser's limits: too many fields or files, or a part too big."""
+
+    code = "form-too-large"
+    title = "The form has too many fields or too large a part"
+    next_step = "Send fewer fields or files, or smaller ones, as the detail says."
 
 
 class UnsupportedMediaType(HTTPProblem):
@@ -211,6 +228,17 @@ class ValidationFailed(HTTPProblem):
         return cls(
             message, errors=(FieldError(field, "/" + field.replace(".", "/"), message, code),)
         )
+
+
+class IdempotencyKeyReused(HTTPProblem):
+    """An idempotency key sent again with a different request (another method, path or body):
+    422, as the IETF draft on ``Idempotency-Key`` says. The key still stands for its first
+    request; a different request needs a key of its own."""
+
+    status = 422
+    code = "idempotency-key-reused"
+    title = "This Idempotency-Key was used for a different request"
+    next_step = "Send a different request with a new Idempotency-Key."
 
 
 class TooManyRequests(HTTPProblem):

@@ -25,6 +25,20 @@ from pydantic import ValidationError
 FORM_ERROR_FIELD = ""
 """The ``field`` of an error about the whole form rather than one field (pointer ``""``)."""
 
+UNSTORABLE_TEXT = (
+    "{Label} contains a character that cannot be stored ({character}); remove it and send the "
+    "form again."
+)
+"""A text field holding a character no database stores in text: NUL (PostgreSQL refuses it),
+or half of a UTF-16 surrogate pair (no UTF-8 encodes one). Code ``text-unstorable``."""
+
+FORM_SENT_WITH_OTHER_VALUES = (
+    "You already sent this form once, with other values, and that was saved. To send these "
+    "values too, check them and submit the form again."
+)
+"""A browser's form re-sent with its one-time key but changed values (Back, edit, submit): the
+form is shown again with a fresh key. Code ``idempotency-key-reused``."""
+
 _MESSAGES: dict[str, str] = {
     "missing": "Enter {label}.",
     "string_too_short": "{Label} must be at least {min_length} characters.",

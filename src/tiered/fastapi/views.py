@@ -22,13 +22,16 @@ Example::
 from __future__ import annotations
 
 import functools
+import hashlib
 import inspect
 import json
+import re
 import typing
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
+import pydantic_core
 from fastapi import Depends
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -38,19 +41,29 @@ from starlette.responses import Response
 
 from tiered.asgi.context import FlashLevel, RequestContext, context_of
 from tiered.asgi.csrf import CSRF_FIELD, MESSAGES
-from tiered.asgi.idempotency import StoredResponse
-from tiered.asgi.problems import problem_from_errors
+from tiered.asgi.idempotency import StoredResponse, key_in_flight, key_reused
+from tiered.asgi.middleware import read_form
+from tiered.asgi.problems import problem_document, problem_from_errors
 from tiered.asgi.runtime import FORM_ENDPOINT_ATTRIBUTE
 from tiered.core.capabilities import Client
 from tiered.core.errors import (
     CsrfFailed,
+    HTTPProblem,
+    IdempotencyKeyInFlight,
+    IdempotencyKeyReused,
     ImproperlyConfigured,
     MalformedBody,
     UnsupportedMediaType,
     ValidationFailed,
 )
-from tiered.core.forms import FormState, field_errors
-from tiered.core.negotiation import Negotiated
+from tiered.core.forms import (
+    FORM_SENT_WITH_OTHER_VALUES,
+    UNSTORABLE_TEXT,
+    FieldError,
+    FormState,
+    field_errors,
+)
+from tiered.core.negotiation import PROBLEM_MEDIA_TYPE, Negotiated
 from tiered.fastapi.rendering import (
     Downgrade,
     EntityTagOf,
@@ -307,12 +320,37 @@ def _done_data_type(returned: Any) -> Any:
 async def read_body(request: Request) -> dict[str, Any]:
     """The request body as a dict of fields, whatever the content type.
 
-    Form fields keep their text (a repeated field becomes a list); JSON must be an object.
+    Form fields keep their text (a repeated field becomes a list); JSON must be an object, nested
+    at most 32 levels deep. Raises :class:`ValidationFailed` naming every field (and JSON member,
+    nested or not) whose text holds a character no database stores as text, such as NUL; a body
+    that cannot be read is a 400 (:class:`MalformedBody`) or, past the form parser's limits, a
+    413, so that no such input reaches a handler.
     """
+    data = await _parse_body(request)
+    errors = _unstorable(data, {})
+    if errors:
+        raise problem_from_errors(errors)
+    return data
+
+
+_MAX_JSON_DEPTH = 32
+"""How deeply a JSON body may nest objects and arrays. Far more than any form or API body here
+needs, and it keeps every walk over a body shallow."""
+_JSON_TOO_DEEP = (
+    "The JSON body nests objects and arrays more than {limit} levels deep; send at most {limit}."
+)
+_MAX_TEXT_ERRORS = 20
+"""At most this many fields are named for unstorable text: a problem document stays small."""
+# NUL, which PostgreSQL refuses in text, and lone surrogates, which no UTF-8 encodes (a database
+# driver fails on them). Every other code point is stored as it is.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+async def _parse_body(request: Request) -> dict[str, Any]:
     content_type = request.headers.get("content-type", "")
     media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type in _FORM_CONTENT_TYPES:
-        form_data = await request.form()
+        form_data = await read_form(request)
         data: dict[str, Any] = {}
         for key in form_data:
             values = [
@@ -322,15 +360,7 @@ async def read_body(request: Request) -> dict[str, Any]:
         return data
     body = await request.body()
     if media_type == "application/json" or media_type.endswith("+json"):
-        try:
-            parsed = json.loads(body) if body else {}
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise MalformedBody(f"The body is not valid JSON: {exc}.") from None
-        if not isinstance(parsed, dict):
-            raise MalformedBody(
-                f"The body is a JSON {type(parsed).__name__}; send a JSON object with the fields."
-            )
-        return parsed
+        return _parse_json(body)
     if not body.strip():
         return {}
     raise UnsupportedMediaType(
@@ -339,15 +369,154 @@ async def read_body(request: Request) -> dict[str, Any]:
     )
 
 
+def _parse_json(body: bytes) -> dict[str, Any]:
+    """A JSON object, by pydantic-core's parser: it stops at ~200 levels by itself (Python's
+    ``json`` recurses until ``RecursionError``) and refuses what RFC 8259 does (NaN, lone
+    surrogates, control characters in strings)."""
+    if not body:
+        return {}
+    try:
+        parsed = pydantic_core.from_json(body, allow_inf_nan=False)
+    except ValueError as exc:
+        if "recursion limit" in str(exc):
+            raise MalformedBody(_JSON_TOO_DEEP.format(limit=_MAX_JSON_DEPTH)) from None
+        raise MalformedBody(f"The body is not valid JSON: {exc}.") from None
+    if not isinstance(parsed, dict):
+        raise MalformedBody(
+            f"The body is a JSON {type(parsed).__name__}; send a JSON object with the fields."
+        )
+    # No container can be deeper than the number of brackets; most bodies have a handful.
+    if body.count(b"[") + body.count(b"{") > _MAX_JSON_DEPTH and _depth(parsed) > _MAX_JSON_DEPTH:
+        raise MalformedBody(_JSON_TOO_DEEP.format(limit=_MAX_JSON_DEPTH))
+    return parsed
+
+
+def _depth(value: Any) -> int:
+    """How many objects and arrays deep ``value`` nests (without recursion)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth)
+        if depth > _MAX_JSON_DEPTH:
+            break
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
+
+
+def _unstorable(data: Mapping[str, Any], labels: Mapping[str, str]) -> tuple[FieldError, ...]:
+    """An error for each field, member or name whose text no database stores (see
+    ``_UNSTORABLE``), in document order; a file's name counts, its content does not."""
+    errors: list[FieldError] = []
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(data, ())]
+    while stack and len(errors) < _MAX_TEXT_ERRORS:
+        value, path = stack.pop()
+        if isinstance(value, UploadFile):
+            value = value.filename or ""
+        if isinstance(value, str):
+            found = _UNSTORABLE.search(value)
+            if found is not None:
+                errors.append(_unstorable_error(path, found.group(), labels))
+            continue
+        if isinstance(value, dict):
+            items: list[tuple[str | int, Any]] = list(value.items())
+        elif isinstance(value, list):
+            items = list(enumerate(value))
+        else:
+            continue
+        for key, item in reversed(items):
+            stack.append((item, (*path, key)))
+            found = _UNSTORABLE.search(key) if isinstance(key, str) else None
+            if found is not None:
+                stack.append((key, (*path, key)))
+    return tuple(errors)
+
+
+def _unstorable_error(
+    path: tuple[str | int, ...], character: str, labels: Mapping[str, str]
+) -> FieldError:
+    name = ".".join(str(part) for part in path)
+    label = labels.get(name) or (name.rsplit(".", 1)[-1].replace("_", " ") if name else "the body")
+    code_point = f"U+{ord(character):04X}"
+    what = f"{code_point}, NUL" if character == "\x00" else f"{code_point}, half a surrogate pair"
+    pointer = "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+    message = UNSTORABLE_TEXT.format(Label=label[:1].upper() + label[1:], character=what)
+    return FieldError(name, pointer, message, "text-unstorable")
+
+
+def _storable(values: dict[str, Any]) -> dict[str, Any]:
+    """Form values to show again, each unstorable character replaced by U+FFFD (what an HTML
+    parser makes of a NUL anyway)."""
+    shown: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, str):
+            value = _UNSTORABLE.sub("\ufffd", value)
+        elif isinstance(value, list):
+            value = [_UNSTORABLE.sub("\ufffd", v) if isinstance(v, str) else v for v in value]
+        shown[key] = value
+    return shown
+
+
+def _fingerprint(request: Request, fields: Mapping[str, Any]) -> str:
+    """What an idempotency key's request was: its method, path and fields (a form's without its
+    CSRF token and key), files by their name and content."""
+    digest = hashlib.sha256(f"{request.method} {request.url.path}\n".encode())
+    canonical = json.dumps(fields, sort_keys=True, ensure_ascii=True, default=_file_identity)
+    digest.update(canonical.encode("ascii"))
+    return digest.hexdigest()[:32]
+
+
+def _file_identity(value: Any) -> Any:
+    if not isinstance(value, UploadFile):
+        return repr(value)
+    value.file.seek(0)
+    content = hashlib.file_digest(value.file, "sha256").hexdigest()  # type: ignore[arg-type]
+    value.file.seek(0)
+    return {"filename": value.filename, "sha256": content}
+
+
+def _problem_document_response(
+    request: Request, ctx: RequestContext, problem: HTTPProblem
+) -> Response:
+    """``problem`` as ``application/problem+json``, whatever ``Accept`` asked for: what an
+    endpoint without HTML (an API route) answers, so that a client such as ``curl``, which
+    accepts anything, does not get an error page."""
+    ctx.representation = "problem"
+    headers = {**problem.headers, "Vary": "Accept"}
+    body = json.dumps(problem_document(problem, ctx, request.url.path), ensure_ascii=False)
+    return Response(body, problem.status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+
+
 async def _handle_form(
+    func: Handler, spec: FormSpec, request: Request, kwargs: dict[str, Any]
+) -> Response:
+    if spec.template is not None:
+        return await _handle_submission(func, spec, request, kwargs)
+    # Only JSON here: every error is a problem document, whatever Accept says.
+    try:
+        return await _handle_submission(func, spec, request, kwargs)
+    except HTTPProblem as problem:
+        return _problem_document_response(request, context_of(request), problem)
+
+
+async def _handle_submission(
     func: Handler, spec: FormSpec, request: Request, kwargs: dict[str, Any]
 ) -> Response:
     ctx = context_of(request)
     negotiated = negotiate_view(ctx, spec.view)
-    raw = await read_body(request)
+    raw = await _parse_body(request)
     raw.pop(CSRF_FIELD, None)
-    key = raw.pop(IDEMPOTENCY_FIELD, None) or ctx.headers.get("idempotency-key")
-    state = FormState(values=raw)
+    form_key = raw.pop(IDEMPOTENCY_FIELD, None)
+    key = form_key or ctx.headers.get("idempotency-key")
+    errors = _unstorable(raw, spec.labels)
+    shown = _storable(raw) if errors else raw
+    state = FormState(values=shown)
 
     if ctx.csrf_failure is not None:
         reason = ctx.csrf_failure
@@ -360,8 +529,9 @@ async def _handle_form(
         try:
             kwargs[spec.parameter] = spec.model.model_validate(raw)
         except ValidationError as exc:
-            errors = field_errors(exc, spec.labels)
-            return await _invalid(request, ctx, spec, negotiated, FormState(raw, errors))
+            errors += field_errors(exc, spec.labels)
+    if errors:
+        return await _invalid(request, ctx, spec, negotiated, FormState(shown, errors))
 
     store = ctx.runtime.idempotency
     ttl = ctx.runtime.settings.idempotency_ttl
@@ -376,7 +546,23 @@ async def _handle_form(
                 key,
             )
         )
-        kept = await store.claim(scoped_key, ttl)
+        # A browser's form (its key in a field) that is sent again while the first submission
+        # runs waits for that one's response: a double click should show what the first click
+        # did. An API client is told 409 at once, as the IETF draft says.
+        browser_form = bool(form_key) and negotiated.representation != "json"
+        try:
+            kept = await store.claim(
+                scoped_key, ttl, fingerprint=_fingerprint(request, raw), wait=browser_form
+            )
+        except IdempotencyKeyReused:
+            if browser_form and spec.template is not None:
+                state = state.with_error(FORM_SENT_WITH_OTHER_VALUES, IdempotencyKeyReused.code)
+                return await _show_form(
+                    request, ctx, spec, negotiated, state, IdempotencyKeyReused.status
+                )
+            raise key_reused(key, ttl) from None
+        except IdempotencyKeyInFlight:
+            raise key_in_flight(key, ttl) from None
         if kept is not None:
             return Response(kept.body, kept.status, headers=dict(kept.headers))
     try:

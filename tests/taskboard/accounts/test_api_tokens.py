@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from starlette.testclient import TestClient
 
 from taskboard.accounts.models import ApiToken
+from taskboard.accounts.views import TOKEN_CANNOT_MINT
 from tests.taskboard.conftest import PASSWORD, Account, db_all, db_run
 
 JSON = {"Accept": "application/json"}
@@ -107,18 +108,92 @@ def test_malformed_json_is_a_clear_problem(client: TestClient) -> None:
 
 def test_a_bearer_token_authenticates_and_skips_csrf(client: TestClient, alice: Account) -> None:
     token = _issue(client, email=alice.email, password=PASSWORD)["token"]
+    other = _issue(client, email=alice.email, password=PASSWORD, name="old")
     bearer = {**JSON, "Authorization": f"Bearer {token}"}
 
     settings = client.get("/settings", headers=bearer)
-    created = client.post("/settings/tokens", json={"name": "second"}, headers=bearer)
+    revoked = client.post(f"/settings/tokens/{other['id']}/delete", headers=bearer)
 
     assert settings.status_code == 200
     assert settings.json()["email"] == "alice@example.org"
-    assert [t["name"] for t in settings.json()["tokens"]] == ["API token"]
+    assert sorted(t["name"] for t in settings.json()["tokens"]) == ["API token", "old"]
     assert "token_hash" not in settings.text
-    assert created.status_code == 201
-    assert "set-cookie" not in created.headers
-    assert sorted(t.name for t in db_all(client, select(ApiToken))) == ["API token", "second"]
+    assert revoked.status_code == 204
+    assert "set-cookie" not in revoked.headers
+    assert [t.name for t in db_all(client, select(ApiToken))] == ["API token"]
+
+
+def test_a_bearer_token_cannot_make_more_tokens(client: TestClient, alice: Account) -> None:
+    token = _issue(client, email=alice.email, password=PASSWORD)["token"]
+    bearer = {**JSON, "Authorization": f"Bearer {token}"}
+
+    refused = client.post("/settings/tokens", json={"name": "second"}, headers=bearer)
+
+    assert refused.status_code == 403
+    assert refused.headers["content-type"] == "application/problem+json"
+    problem = refused.json()
+    assert (problem["code"], problem["detail"]) == ("password-needed", TOKEN_CANNOT_MINT)
+    assert "POST /api/tokens" in problem["detail"]
+    assert [t.name for t in db_all(client, select(ApiToken))] == ["API token"]
+
+
+HTML_ACCEPTS = [
+    None,
+    "*/*",
+    "text/html",
+    "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8",
+]
+
+
+@pytest.mark.parametrize("accept", HTML_ACCEPTS)
+def test_token_errors_are_json_whatever_accept_asks(
+    client: TestClient, alice: Account, accept: str | None
+) -> None:
+    headers = {"Accept": accept} if accept else {}
+
+    wrong = client.post(
+        "/api/tokens", json={"email": alice.email, "password": "nope"}, headers=headers
+    )
+    invalid = client.post("/api/tokens", json={"email": alice.email}, headers=headers)
+    malformed = client.post(
+        "/api/tokens", content=b"{", headers={**headers, "Content-Type": "application/json"}
+    )
+    for _ in range(10):
+        limited = client.post(
+            "/api/tokens", json={"email": alice.email, "password": "nope"}, headers=headers
+        )
+
+    for response in (wrong, invalid, malformed, limited):
+        assert response.headers["content-type"] == "application/problem+json", response.text
+        assert response.json()["status"] == response.status_code
+    if accept == "text/html":  # asks only for what this route does not have
+        assert {r.status_code for r in (wrong, invalid, malformed, limited)} == {406}
+        return
+    assert (wrong.status_code, wrong.json()["code"]) == (401, "bad-credentials")
+    assert wrong.headers["www-authenticate"].startswith("Bearer")
+    assert (invalid.status_code, invalid.json()["errors"][0]["pointer"]) == (422, "/password")
+    assert (malformed.status_code, malformed.json()["code"]) == (400, "malformed-body")
+    assert (limited.status_code, limited.json()["code"]) == (429, "too-many-requests")
+    assert int(limited.headers["retry-after"]) >= 1
+
+
+def test_deeply_nested_json_is_a_400_without_a_traceback(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    body = b'{"email": "a@example.org", "password": "p", "name": ' + b"[" * 50_000 + b"]" * 50_000
+    body += b"}"
+
+    response = client.post(
+        "/api/tokens", content=body, headers={"Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["detail"] == (
+        "The JSON body nests objects and arrays more than 32 levels deep; send at most 32."
+    )
+    assert not any(record.exc_info for record in caplog.records)
+    assert not [r for r in caplog.records if r.levelname in ("ERROR", "CRITICAL")]
 
 
 @pytest.mark.parametrize("value", ["Bearer tb_not-a-real-token", "Bearer ", "bearer nope"])

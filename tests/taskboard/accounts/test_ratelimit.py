@@ -15,7 +15,7 @@ from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
-from taskboard.accounts.models import ApiToken
+from taskboard.accounts.models import ApiToken, User
 from taskboard.accounts.ratelimit import DEVICE_COOKIE, LoginLimiter, build_limiter
 from taskboard.app import create_app
 from taskboard.settings import Settings
@@ -246,3 +246,135 @@ async def test_attempts_are_shared_through_redis_when_configured(settings: Setti
             await twin.check(f"{prefix}b@example.org", f"{prefix}-1", None)
     finally:  # the keys are the run's own (its prefix) and expire within the minute
         await limiter.aclose()
+
+
+# --- sign-up ------------------------------------------------------------------------------------
+
+GOOD_PASSWORD = "plum tractor violin"
+
+
+def _sign_up(client: TestClient, token: str, email: str, address: str) -> Response:
+    return client.post(
+        "/signup",
+        data={"csrf_token": token, "email": email, "password": GOOD_PASSWORD},
+        headers={"X-Forwarded-For": address},
+        follow_redirects=False,
+    )
+
+
+def test_sign_ups_past_the_address_limit_are_a_429_whatever_the_email(
+    client: TestClient, alice: Account
+) -> None:
+    token = page_csrf(client, "/signup")
+    here = "203.0.113.7"
+    answers = [_sign_up(client, token, f"new{i}@example.org", here) for i in range(9)]
+    answers.append(_sign_up(client, token, alice.email, here))  # "has an account": it counts
+
+    taken = _sign_up(client, token, alice.email, here)
+    new = _sign_up(client, token, "another@example.org", here)
+    elsewhere = _sign_up(client, token, "elsewhere@example.org", "198.51.100.7")
+
+    assert [a.status_code for a in answers] == [303] * 9 + [422]
+    for refused in (taken, new):
+        assert refused.status_code == 429
+        assert 1 <= int(refused.headers["retry-after"]) <= 60
+        assert re.search(
+            r"Too many sign-ups from this address\. Try again in \d+ seconds \(\d\d:\d\d:\d\d "
+            r"UTC\)\.",
+            refused.text,
+        )
+    # The same answer for an email with an account as for one without.
+    varying = re.compile(r'[0-9a-f]{16}|\d+ seconds|\d\d:\d\d:\d\d|="[A-Za-z0-9._-]{20,}"')
+    assert varying.sub("", taken.text) == varying.sub("", new.text)
+    assert elsewhere.status_code == 303
+    assert sorted(db_all(client, select(User.email))) == sorted(
+        [alice.email, "elsewhere@example.org", *(f"new{i}@example.org" for i in range(9))]
+    )
+
+
+def test_a_sign_up_refused_for_its_shape_tells_nothing_and_does_not_count(
+    client: TestClient,
+) -> None:
+    token = page_csrf(client, "/signup")
+    here = "203.0.113.9"
+    for i in range(12):
+        refused = client.post(
+            "/signup",
+            data={"csrf_token": token, "email": f"s{i}@example.org", "password": "short"},
+            headers={"X-Forwarded-For": here},
+        )
+        assert refused.status_code == 422
+
+    assert _sign_up(client, token, "fits@example.org", here).status_code == 303
+
+
+def test_a_429_sign_up_is_a_problem_for_json(client: TestClient) -> None:
+    token = page_csrf(client, "/signup")
+    headers = {
+        "X-Forwarded-For": "203.0.113.8",
+        "X-CSRF-Token": token,
+        "Accept": "application/json",
+    }
+    for i in range(10):
+        client.post(
+            "/signup",
+            json={"email": f"j{i}@example.org", "password": GOOD_PASSWORD},
+            headers=headers,
+        )
+
+    refused = client.post(
+        "/signup", json={"email": "j99@example.org", "password": GOOD_PASSWORD}, headers=headers
+    )
+
+    assert refused.status_code == 429
+    assert refused.headers["content-type"] == "application/problem+json"
+    assert refused.json()["code"] == "too-many-requests"
+    assert "j99@example.org" not in db_all(client, select(User.email))
+
+
+async def _exercise_sign_ups(limiter: LoginLimiter, twin: LoginLimiter, prefix: str) -> None:
+    """Sign-ups count per address, in the store the log-in limits use, seen by every limiter."""
+    here, there = f"{prefix}-s1", f"{prefix}-s2"
+    for _ in range(2):
+        await limiter.check_signup(here)
+        await limiter.signed_up(here)
+    with pytest.raises(TooManyRequests) as raised:
+        await twin.check_signup(here)
+    assert "Too many sign-ups from this address." in str(raised.value.detail)
+    await twin.check_signup(there)
+    await limiter.check(f"{prefix}@example.org", here, None)  # log-ins are counted apart
+
+
+def _signup_limiter(storage: Storage) -> LoginLimiter:
+    return LoginLimiter(storage, secret_key="k" * 40, signups_per_address="2/minute")
+
+
+@pytest.mark.anyio
+async def test_sign_ups_count_per_address_in_memory() -> None:
+    limiter = _signup_limiter(MemoryStorage())
+    await _exercise_sign_ups(limiter, limiter, "mem")
+
+
+@pytest.mark.anyio
+@needs_redis
+async def test_sign_ups_are_counted_in_the_log_in_limits_redis(settings: Settings) -> None:
+    storage = build_limiter(replace(settings, redis_url=REDIS_URL)).storage
+    assert isinstance(storage, RedisStorage)
+    limiter, twin = _signup_limiter(storage), _signup_limiter(storage)
+    try:
+        await _exercise_sign_ups(limiter, twin, uuid.uuid4().hex[:8])
+    finally:
+        await limiter.aclose()
+
+
+def test_the_sign_up_limit_defaults_to_ten_a_minute_and_thirty_an_hour(
+    settings: Settings,
+) -> None:
+    limiter = build_limiter(settings)
+
+    assert [(i.amount, i.GRANULARITY.name) for i in limiter.limits["signup"]] == [
+        (10, "minute"),
+        (30, "hour"),
+    ]
+    with pytest.raises(ImproperlyConfigured, match="signups_per_address = 'often'"):
+        LoginLimiter(MemoryStorage(), secret_key="k" * 40, signups_per_address="often")

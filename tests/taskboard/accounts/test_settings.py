@@ -245,3 +245,40 @@ def test_another_users_token_cannot_be_revoked(
     assert "You have no API token" in page.text
     assert (api.status_code, api.json()["code"]) == (404, "not-found")
     assert [t.id for t in db_all(client, select(ApiToken))] == [bobs["id"]]
+
+
+@pytest.mark.parametrize("way", WAYS)
+def test_changing_the_password_revokes_every_api_token(
+    client: TestClient, alice: Account, bob: Account, way: str
+) -> None:
+    log_in_only(client, bob)
+    bobs = submit(client, "json", "/settings/tokens", {"name": "bob"}, page="/settings").json()
+    log_in_only(client, alice)
+    tokens = [
+        submit(client, "json", "/settings/tokens", {"name": name}, page="/settings").json()
+        for name in ("ci", "laptop")
+    ]
+
+    response = submit(
+        client,
+        way,
+        "/settings/password",
+        {"current_password": PASSWORD, "new_password": NEW_PASSWORD},
+        page="/settings",
+    )
+
+    assert response.status_code in (303, 200, 204)
+    for token in tokens:
+        refused = client.get(
+            "/settings",
+            headers={"Authorization": f"Bearer {token['token']}", "Accept": "application/json"},
+        )
+        assert refused.status_code == 401
+        assert refused.json()["code"] == "invalid-token"
+    assert db_all(client, select(ApiToken.name)) == ["bob"]  # another user's stay
+    bearer = {"Authorization": f"Bearer {bobs['token']}", "Accept": "application/json"}
+    assert client.get("/settings", headers=bearer).status_code == 200
+    if way == "form":
+        page = client.get("/settings").text
+        assert "you are logged out on other devices, and your API tokens are revoked." in page
+        assert "Changing your password revokes every token." in page

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import anyio
@@ -17,6 +18,9 @@ import tiered
 from tests.conftest import NotesApp, build_notes_app, hidden_value
 from tests.redis_server import REDIS_URL, needs_redis, silent_redis
 from tests.tcp_proxy import PausableProxy
+from tiered.asgi.idempotency import KEY_IN_FLIGHT, KEY_REUSED
+from tiered.core.errors import IdempotencyKeyInFlight, IdempotencyKeyReused
+from tiered.core.forms import FORM_SENT_WITH_OTHER_VALUES
 from tiered.testing import csrf_token
 
 
@@ -246,3 +250,191 @@ async def test_a_stalled_redis_is_left_and_used_again_once_it_answers() -> None:
                 assert await store.claim("before", 60) == first  # Redis's answer again
         finally:
             await store.aclose()
+
+
+# --- the IETF draft: another payload is a 422, a key still in flight a 409 ---------------------
+
+API_KEY = {"Accept": "application/json", "Authorization": "Bearer abc", "Idempotency-Key": "k-1"}
+
+
+def test_the_same_key_with_another_body_is_a_422_that_says_how_long_keys_last(
+    notes_app: NotesApp,
+) -> None:
+    client = TestClient(notes_app.app)
+
+    first = client.post("/notes", json={"title": "Eggs"}, headers=API_KEY)
+    other = client.post("/notes", json={"title": "Milk"}, headers=API_KEY)
+    again = client.post("/notes", json={"title": "Eggs"}, headers=API_KEY)
+
+    assert first.status_code == again.status_code == 201
+    assert other.status_code == 422
+    assert other.headers["content-type"] == "application/problem+json"
+    problem = other.json()
+    assert problem["code"] == "idempotency-key-reused"
+    assert problem["detail"] == KEY_REUSED.format(key="k-1", ttl="1 day (86,400 seconds)")
+    assert "for 1 day (86,400 seconds) after its first use" in problem["detail"]
+    assert problem["key_ttl_seconds"] == 86_400
+    assert [n.title for n in notes_app.notes] == ["Eggs"]
+
+
+def test_the_same_key_on_another_path_or_method_is_not_a_replay(notes_app: NotesApp) -> None:
+    client = TestClient(notes_app.app)
+
+    client.post("/notes", json={"title": "Eggs"}, headers=API_KEY)
+    elsewhere = client.post("/notes?x=1", json={"title": "Eggs"}, headers=API_KEY)
+
+    assert elsewhere.status_code == 201  # the query is not the path: a replay
+    assert elsewhere.json() == {"id": 1, "title": "Eggs", "count": 1}
+    assert notes_app.calls == 1
+
+
+def _concurrently(
+    app: FastAPI, *requests: dict[str, Any], cookies_from: str | None = None
+) -> tuple[list[httpx2.Response], list[int]]:
+    """Send the requests 50 ms apart (a "slow" title keeps the handler running 200 ms): their
+    responses in the order sent, and the order in which they were answered. ``cookies_from``:
+    a page to get first, whose form's CSRF token and key are added to each request's data."""
+    responses: dict[int, httpx2.Response] = {}
+    answered: list[int] = []
+
+    async def main() -> None:
+        transport = httpx2.ASGITransport(app=app)
+        async with httpx2.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            guard: dict[str, str] = {}
+            if cookies_from is not None:
+                page = (await client.get(cookies_from)).text
+                guard = {
+                    "csrf_token": csrf_token(page),
+                    "idempotency_key": hidden_value(page, "idempotency_key"),
+                }
+
+            async def send(index: int, options: dict[str, Any]) -> None:
+                await anyio.sleep(index * 0.05)
+                if guard:
+                    options = {**options, "data": {**guard, **options["data"]}}
+                responses[index] = await client.post("/notes", **options)
+                answered.append(index)
+
+            async with anyio.create_task_group() as group:
+                for index, options in enumerate(requests):
+                    group.start_soon(send, index, options)
+
+    anyio.run(main)
+    return [responses[i] for i in range(len(requests))], answered
+
+
+def test_an_api_key_still_in_flight_is_a_409_at_once(notes_app: NotesApp) -> None:
+    request = {"json": {"title": "slow"}, "headers": API_KEY}
+
+    (first, second), answered = _concurrently(notes_app.app, request, request)
+
+    # The second arrived while the first ran: answered at once, before the first finished.
+    assert (first.status_code, second.status_code) == (201, 409)
+    assert answered == [1, 0]
+    problem = second.json()
+    assert problem["code"] == "idempotency-key-in-flight"
+    assert problem["detail"] == KEY_IN_FLIGHT.format(key="k-1", ttl="1 day (86,400 seconds)")
+    assert second.headers["retry-after"] == "1"
+    assert notes_app.calls == 1
+
+
+def test_a_changed_body_while_the_first_runs_is_a_422_not_a_409(notes_app: NotesApp) -> None:
+    (first, second), _ = _concurrently(
+        notes_app.app,
+        {"json": {"title": "slow"}, "headers": API_KEY},
+        {"json": {"title": "other"}, "headers": API_KEY},
+    )
+
+    assert (first.status_code, second.status_code) == (201, 422)
+    assert second.json()["code"] == "idempotency-key-reused"
+
+
+def test_a_double_click_while_the_first_runs_gets_the_first_response(
+    notes_app: NotesApp,
+) -> None:
+    request = {"data": {"title": "slow"}}
+
+    (first, second), answered = _concurrently(
+        notes_app.app, request, request, cookies_from="/notes"
+    )
+
+    # The second waited for the first, and got its answer: not a 409 page.
+    assert answered == [0, 1]
+    assert first.status_code == second.status_code == 303
+    assert first.headers["location"] == second.headers["location"] == "/notes/1"
+    assert notes_app.calls == 1
+
+
+def test_back_then_changed_values_re_shows_the_form_with_a_fresh_key(notes_app: NotesApp) -> None:
+    client = TestClient(notes_app.app)
+    page = client.get("/notes").text
+    form = {
+        "csrf_token": csrf_token(page),
+        "idempotency_key": hidden_value(page, "idempotency_key"),
+        "title": "Milk",
+    }
+    client.post("/notes", data=form, follow_redirects=False)
+
+    changed = client.post("/notes", data={**form, "title": "Eggs"}, follow_redirects=False)
+
+    assert changed.status_code == 422
+    assert FORM_SENT_WITH_OTHER_VALUES in changed.text
+    assert 'name="title" type="text" value="Eggs"' in changed.text
+    fresh = hidden_value(changed.text, "idempotency_key")
+    assert fresh != form["idempotency_key"]
+    resent = client.post(
+        "/notes",
+        data={**form, "title": "Eggs", "idempotency_key": fresh},
+        follow_redirects=False,
+    )
+    assert resent.status_code == 303
+    assert [n.title for n in notes_app.notes] == ["Milk", "Eggs"]
+
+
+@needs_redis
+def test_two_instances_refuse_another_body_with_one_key(tmp_path: Path) -> None:
+    prefix = f"test:{uuid.uuid4().hex}"
+    first_app, second_app = _instance(tmp_path, "a", prefix), _instance(tmp_path, "b", prefix)
+
+    with TestClient(first_app.app) as one, TestClient(second_app.app) as two:
+        first = one.post("/notes", json={"title": "Eggs"}, headers=API_KEY)
+        other = two.post("/notes", json={"title": "Milk"}, headers=API_KEY)
+        same = two.post("/notes", json={"title": "Eggs"}, headers=API_KEY)
+
+    assert (first.status_code, other.status_code, same.status_code) == (201, 422, 201)
+    assert other.json()["code"] == "idempotency-key-reused"
+    assert (first_app.calls, second_app.calls) == (1, 0)
+
+
+async def _stores_agree(first: tiered.IdempotencyStore, second: tiered.IdempotencyStore) -> None:
+    """What the draft asks, through two stores that share their keys (or one store twice)."""
+    kept = tiered.StoredResponse(201, (("location", "/notes/1"),), b"{}")
+    assert await first.claim("k", 60, fingerprint="a" * 32, wait=False) is None
+    with pytest.raises(IdempotencyKeyInFlight):
+        await second.claim("k", 60, fingerprint="a" * 32, wait=False)
+    with pytest.raises(IdempotencyKeyReused):
+        await second.claim("k", 60, fingerprint="b" * 32, wait=False)  # pending, another body
+    await first.complete("k", kept, 60)
+    assert await second.claim("k", 60, fingerprint="a" * 32, wait=False) == kept
+    with pytest.raises(IdempotencyKeyReused) as raised:
+        await second.claim("k", 60, fingerprint="b" * 32, wait=True)  # done, another body
+    assert raised.value.extra == {"key_ttl_seconds": 60}
+
+
+@pytest.mark.anyio
+async def test_the_memory_store_refuses_another_payload_and_a_key_in_flight() -> None:
+    store = tiered.MemoryIdempotencyStore()
+    await _stores_agree(store, store)
+
+
+@needs_redis
+@pytest.mark.anyio
+async def test_the_redis_store_refuses_them_the_same_way_across_instances() -> None:
+    prefix = f"test:{uuid.uuid4().hex}"
+    first = tiered.RedisIdempotencyStore(REDIS_URL, prefix=prefix)
+    second = tiered.RedisIdempotencyStore(REDIS_URL, prefix=prefix)
+    try:
+        await _stores_agree(first, second)
+    finally:
+        await first.aclose()
+        await second.aclose()

@@ -141,7 +141,9 @@ def test_over_a_users_cap_a_stream_is_refused_429_with_retry_after(
     with client.stream("GET", "/users/ada/live") as open_stream:
         held = EventStream(open_stream)  # kept: dropping the reader would close the stream
         held.message()
-        as_json = client.get("/users/ada/live", headers={"Accept": "application/json, text/event-stream"})
+        as_json = client.get(
+            "/users/ada/live", headers={"Accept": "application/json, text/event-stream"}
+        )
         as_html = client.get("/users/ada/live", headers={"Accept": "text/html, text/event-stream"})
 
     assert as_json.status_code == as_html.status_code == 429
@@ -163,7 +165,9 @@ def test_over_the_process_cap_a_stream_is_refused_503_with_retry_after(
         held = [EventStream(ada), EventStream(bob)]
         for stream in held:
             stream.message()
-        refused = client.get("/users/cy/live", headers={"Accept": "application/json, text/event-stream"})
+        refused = client.get(
+            "/users/cy/live", headers={"Accept": "application/json, text/event-stream"}
+        )
 
     assert refused.status_code == 503
     assert refused.headers["retry-after"] == "10"
@@ -190,7 +194,9 @@ def test_closing_the_bus_ends_open_streams_at_once(app: LiveApp, client: httpx2.
         client.post("/shutdown", headers={"Authorization": "Bearer test"})
         ended = stream.ended()
         took = time.monotonic() - started
-    refused = client.get("/users/ada/live", headers={"Accept": "application/json, text/event-stream"})
+    refused = client.get(
+        "/users/ada/live", headers={"Accept": "application/json, text/event-stream"}
+    )
 
     assert ended
     assert took < 1

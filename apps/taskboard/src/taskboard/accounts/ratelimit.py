@@ -1,6 +1,7 @@
-"""The log-in rate limit: it stops guessing without locking the owner out.
+"""The log-in and sign-up rate limits: they stop guessing without locking the owner out.
 
-Only **failed** attempts count, in moving windows (the limits library's syntax), under two keys:
+For log-in, only **failed** attempts count, in moving windows (the limits library's syntax),
+under two keys:
 
 - the **client's address** (``Settings.login_failures_per_address``, default ``10/minute``): one
   address cannot try many accounts quickly. Behind a proxy, the address is the one the trusted
@@ -16,10 +17,16 @@ allowance for unknown browsers; the owner's browser, which logged in before, is 
 own, so the owner's correct password still works while the guessing goes on. A device cookie
 that fails too often is refused like any other client.
 
+**Sign-ups** count per client address (:data:`SIGNUPS_PER_ADDRESS`, default
+``10/minute;30/hour``): every sign-up whose answer says whether the email has an account (an
+account made, or "this email has an account", which a sign-up cannot hide), so that nobody can
+test many emails quickly. A form refused for its shape (a short password) tells nothing and is not
+counted. The answer past the limit is the same whatever the email.
+
 The counts live in memory (per process) by default, and in Redis when ``REDIS_URL`` is set so that
-every process and instance shares them. When Redis does not answer within half a second, the
-limiter logs it and counts in this process's memory for a few seconds before it asks Redis again:
-limits then hold per instance, and no log-in waits on Redis.
+every process and instance shares them; sign-ups share the log-in's store. When Redis does not
+answer within half a second, the limiter logs it and counts in this process's memory for a few
+seconds before it asks Redis again: limits then hold per instance, and no log-in waits on Redis.
 
 Example::
 
@@ -69,10 +76,17 @@ WHOSE = {
     "account": "to this account from browsers it has not logged in from before",
     "device": "from this browser to this account",
 }
+TOO_MANY_SIGNUPS = (
+    "Too many sign-ups from this address. Try again in {seconds} seconds ({when} UTC)."
+)
+SIGNUPS_PER_ADDRESS = "10/minute;30/hour"
+"""Sign-ups one client address may make (see the module docstring): enough for a household or an
+office behind one address, too few to test many emails for an account."""
 
 
 class LoginLimiter:
-    """Counts failed log-ins per address and per account or device (see the module docstring)."""
+    """Counts failed log-ins per address and per account or device, and sign-ups per address
+    (see the module docstring)."""
 
     def __init__(
         self,
@@ -82,11 +96,13 @@ class LoginLimiter:
         per_address: str = "10/minute",
         per_account: str = "5/minute;100/hour",
         per_device: str = "5/minute;100/hour",
+        signups_per_address: str = SIGNUPS_PER_ADDRESS,
     ) -> None:
         self.limits = {
             "address": _parse(per_address, "login_failures_per_address"),
             "account": _parse(per_account, "login_failures_per_account"),
             "device": _parse(per_device, "login_failures_per_device"),
+            "signup": _parse(signups_per_address, "signups_per_address"),
         }
         self.storage = storage
         self._limiter = MovingWindowRateLimiter(storage)
@@ -115,8 +131,23 @@ class LoginLimiter:
 
     async def check(self, email: str, address: str, device: str | None) -> None:
         """Raise :class:`tiered.TooManyRequests` when this client may not try now."""
+        await self._refuse_when_spent(self._keys(email, address, device), TOO_MANY_ATTEMPTS)
+
+    async def failed(self, email: str, address: str, device: str | None) -> None:
+        """Count one failed attempt."""
+        await self._hit(self._keys(email, address, device))
+
+    async def check_signup(self, address: str) -> None:
+        """Raise :class:`tiered.TooManyRequests` when ``address`` may not sign up now."""
+        await self._refuse_when_spent([("signup", address)], TOO_MANY_SIGNUPS)
+
+    async def signed_up(self, address: str) -> None:
+        """Count one sign-up from ``address`` whose answer said whether the email was free."""
+        await self._hit([("signup", address)])
+
+    async def _refuse_when_spent(self, keys: list[tuple[str, str]], message: str) -> None:
         waits: list[tuple[float, str]] = []
-        for kind, key in self._keys(email, address, device):
+        for kind, key in keys:
             for item in self.limits[kind]:
                 try:
                     wait = await _wait(self._current(), item, kind, key)
@@ -130,12 +161,11 @@ class LoginLimiter:
             seconds = max(1, math.ceil(wait))
             when = time.strftime("%H:%M:%S", time.gmtime(time.time() + seconds))
             raise TooManyRequests(
-                seconds, TOO_MANY_ATTEMPTS.format(seconds=seconds, when=when, whose=WHOSE[kind])
+                seconds, message.format(seconds=seconds, when=when, whose=WHOSE.get(kind, ""))
             )
 
-    async def failed(self, email: str, address: str, device: str | None) -> None:
-        """Count one failed attempt."""
-        for kind, key in self._keys(email, address, device):
+    async def _hit(self, keys: list[tuple[str, str]]) -> None:
+        for kind, key in keys:
             for item in self.limits[kind]:
                 try:
                     await self._current().hit(item, NAMESPACE, kind, key)
@@ -161,8 +191,8 @@ class LoginLimiter:
     def _went_away(self, exc: Exception) -> None:
         if time.monotonic() >= self._down_until:
             logger.warning(
-                "The log-in limiter's Redis did not answer (%s); counting failed log-ins in this "
-                "process for the next %.0f s.",
+                "The log-in limiter's Redis did not answer (%s); counting failed log-ins and "
+                "sign-ups in this process for the next %.0f s.",
                 exc or type(exc).__name__,
                 REDIS_COOLDOWN_SECONDS,
             )
@@ -184,7 +214,7 @@ def _parse(limit: str, name: str) -> Sequence[RateLimitItem]:
         return parse_many(limit)
     except ValueError as exc:
         raise ImproperlyConfigured(
-            f"The log-in limit {name} = {limit!r} cannot be read ({exc}); write it like "
+            f"The rate limit {name} = {limit!r} cannot be read ({exc}); write it like "
             "'5/minute' or '5/minute;100/hour'."
         ) from None
 

@@ -146,6 +146,7 @@ MAX_PASSWORD_LENGTH = 1000
 
 EMAIL_INVALID = "Enter an email address like name@example.org ({reason})"
 EMAIL_TAKEN = "An account with this email already exists. Log in instead, or use another email."
+EMAIL_TAKEN_CODE = "email-taken"
 PASSWORD_TOO_SHORT = (
     f"Your password must be at least {MIN_PASSWORD_LENGTH} characters long. Try a longer one, "
     "such as a few unrelated words."
@@ -228,7 +229,7 @@ async def register(
     if problem is not None:
         errors.append(_field_error("password", *problem))
     if not errors and await _user_by_email(database, email) is not None:
-        errors.append(_field_error("email", EMAIL_TAKEN, "email-taken"))
+        errors.append(_field_error("email", EMAIL_TAKEN, EMAIL_TAKEN_CODE))
     if errors:
         raise ValidationFailed(" ".join(e.message for e in errors), errors=errors)
     password_hash = await anyio.to_thread.run_sync(hash_password, password)
@@ -243,7 +244,7 @@ async def register(
         try:
             await db.commit()
         except IntegrityError:  # another sign-up with this email won the race
-            raise ValidationFailed.for_field("email", EMAIL_TAKEN, "email-taken") from None
+            raise ValidationFailed.for_field("email", EMAIL_TAKEN, EMAIL_TAKEN_CODE) from None
         return user
 
 
@@ -283,8 +284,9 @@ async def _set_password(database: Database, user: User, password: str) -> None:
 
 
 async def change_password(database: Database, user: User, current: str, new: str) -> None:
-    """Check ``current``, store ``new`` (checked like a sign-up), and end every session of the
-    user: the caller rotates its own session so that it alone stays logged in."""
+    """Check ``current``, store ``new`` (checked like a sign-up), end every session of the user
+    and revoke every API token: whoever learnt the old password (and made a token with it) is
+    locked out. The caller rotates its own session so that it alone stays logged in."""
     if not await anyio.to_thread.run_sync(verify_password, user.password_hash, current):
         raise ValidationFailed.for_field(
             "current_password", CURRENT_PASSWORD_WRONG, "password-incorrect"
@@ -294,6 +296,7 @@ async def change_password(database: Database, user: User, current: str, new: str
         raise ValidationFailed.for_field("new_password", *problem)
     await _set_password(database, user, new)
     await end_sessions(database, user.id)
+    await revoke_tokens(database, user.id)
 
 
 async def end_sessions(database: Database, user_id: int) -> int:
@@ -342,6 +345,14 @@ async def tokens_of(database: Database, user_id: int) -> Sequence[ApiToken]:
             .order_by(ApiToken.created_at.desc(), ApiToken.id.desc())
         )
         return result.scalars().all()
+
+
+async def revoke_tokens(database: Database, user_id: int) -> int:
+    """Delete every API token of the user; how many there were."""
+    async with database.sessionmaker() as db:
+        result = await db.execute(delete(ApiToken).where(ApiToken.user_id == user_id))
+        await db.commit()
+        return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def revoke_token(database: Database, user_id: int, token_id: int) -> ApiToken:

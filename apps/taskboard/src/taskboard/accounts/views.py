@@ -3,6 +3,10 @@
 ``CurrentUser`` is how every other domain asks for the logged-in user: from the session cookie,
 or from ``Authorization: Bearer <token>`` (an API token from ``POST /api/tokens``). The user is
 also left on ``request.state.user`` for the layout's header.
+
+A token is made with the password, never with another token: ``POST /api/tokens`` takes the
+email and password, and the settings page's form needs a logged-in session. Changing the password
+revokes every token. ``/api/…`` routes answer only JSON, errors included.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from taskboard.accounts.ratelimit import (
     login_limiter,
 )
 from taskboard.accounts.service import SESSION_USER_KEY, aware
-from taskboard.db import Database
+from taskboard.db import Database, Id
 from tiered import Done, FieldError
 
 router = APIRouter()
@@ -65,12 +69,33 @@ class BadCredentials(tiered.Unauthorized):
     next_step = "Check the email and password, then try again."
 
 
+class PasswordNeeded(tiered.Forbidden):
+    code = "password-needed"
+    title = "An API token cannot make API tokens"
+    next_step = (
+        "Ask POST /api/tokens with your email and password, or create the token on the settings "
+        "page."
+    )
+
+
+TOKEN_CANNOT_MINT = (
+    "A request authenticated with an API token cannot create tokens: a new token needs your "  # noqa: S105
+    "password. Send your email and password to POST /api/tokens instead."
+)
+
+
 # --- who is asking ------------------------------------------------------------------------------
 
 
 def _database(request: Request) -> Database:
     database: Database = request.app.state.database
     return database
+
+
+def _by_token(request: Request) -> bool:
+    """Whether the request authenticates with a bearer token (rather than a session)."""
+    scheme, _, _ = request.headers.get("authorization", "").partition(" ")
+    return scheme.lower() == "bearer"
 
 
 async def _optional_user(request: Request) -> User | None:
@@ -112,6 +137,16 @@ async def _current_user(request: Request) -> User:
 
 CurrentUser = Annotated[User, Depends(_current_user)]
 """The logged-in user; anyone else gets a redirect to the login page (or a 401 problem)."""
+
+
+async def _session_user(request: Request, user: CurrentUser) -> User:
+    if _by_token(request):
+        raise PasswordNeeded(TOKEN_CANNOT_MINT)
+    return user
+
+
+SessionUser = Annotated[User, Depends(_session_user)]
+"""The user logged in with a session, so with their password; a bearer token is a 403."""
 
 OptionalUser = Annotated[User | None, Depends(_optional_user)]
 
@@ -246,7 +281,17 @@ async def signup_page(user: OptionalUser) -> Page | RedirectResponse:
 @router.post("/signup", status_code=201)
 @tiered.form(SignupForm, template="accounts/signup.html", block="signup_form", labels=LABELS)
 async def sign_up(data: SignupForm, request: Request) -> Done[UserOut]:
-    user = await service.register(_database(request), data.email, data.password)
+    """Create an account and log in. Past the address's sign-up limit the answer is 429,
+    whatever the email; each sign-up that says whether the email has an account counts."""
+    limiter, address = login_limiter(request.app), _address(request)
+    await limiter.check_signup(address)
+    try:
+        user = await service.register(_database(request), data.email, data.password)
+    except tiered.ValidationFailed as exc:
+        if any(error.code == service.EMAIL_TAKEN_CODE for error in exc.errors):
+            await limiter.signed_up(address)
+        raise
+    await limiter.signed_up(address)
     _start_session(request, user)
     return Done(
         HOME,
@@ -313,7 +358,8 @@ async def settings_page(user: CurrentUser, request: Request) -> SettingsPage:
     labels=LABELS,
 )
 async def change_password(data: PasswordForm, user: CurrentUser, request: Request) -> Done[None]:
-    """Change the password; every other session of the user ends, this one gets a new id."""
+    """Change the password; every other session of the user ends, this one gets a new id, and
+    every API token is revoked."""
     limiter, address, device = await _admit(request, user.email)
     try:
         await service.change_password(
@@ -327,7 +373,11 @@ async def change_password(data: PasswordForm, user: CurrentUser, request: Reques
     if SESSION_USER_KEY in session:
         session.rotate()
     return Done(
-        "/settings", flash="Your password is changed, and you are logged out on other devices."
+        "/settings",
+        flash=(
+            "Your password is changed: you are logged out on other devices, and your API tokens "
+            "are revoked."
+        ),
     )
 
 
@@ -348,7 +398,7 @@ async def log_out_everywhere(user: CurrentUser, request: Request) -> Done[None]:
     context=_settings_context("tokens"),
     labels=LABELS,
 )
-async def create_token(data: TokenForm, user: CurrentUser, request: Request) -> Done[NewToken]:
+async def create_token(data: TokenForm, user: SessionUser, request: Request) -> Done[NewToken]:
     row, token = await service.create_token(_database(request), user.id, data.name)
     # A browser is redirected to the settings page, which shows the token once (from the
     # session); an enhanced request's fragment takes it from there at once; a JSON client gets it
@@ -372,7 +422,7 @@ async def create_token(data: TokenForm, user: CurrentUser, request: Request) -> 
     success_block="tokens",
     context=_settings_context("tokens"),
 )
-async def revoke_token(token_id: int, user: CurrentUser, request: Request) -> Done[None]:
+async def revoke_token(token_id: Id, user: CurrentUser, request: Request) -> Done[None]:
     row = await service.revoke_token(_database(request), user.id, token_id)
     return Done("/settings", flash=f"API token “{row.name}” revoked: it no longer works.")
 
@@ -384,6 +434,8 @@ async def issue_token(data: TokenRequest, request: Request) -> Done[NewToken]:
     """Trade an email and password for an API token (``Authorization: Bearer <token>``).
 
     Needs no CSRF token: it relies on no cookie and sets none. Rate-limited like the login form.
+    Only JSON: a wrong password (401), the limit (429) or a bad body (400, 422) is a problem
+    document whatever ``Accept`` says (the form has no HTML, so tiered answers so).
     """
     user = await _check_credentials(request, data.email, data.password, remember_device=False)
     if user is None:

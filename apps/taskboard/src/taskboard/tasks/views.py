@@ -23,7 +23,7 @@ import tiered
 import tiered.live
 from taskboard.accounts.models import User
 from taskboard.accounts.views import CurrentUser
-from taskboard.db import Database, DbSession
+from taskboard.db import Database, DbSession, Id
 from taskboard.tasks import service
 from taskboard.tasks.forms import LABELS, TaskEdit, TaskForm, TaskPatch, ToggleForm
 from taskboard.tasks.models import Task
@@ -347,7 +347,7 @@ async def create_task(
 
 @router.get("/tasks/{task_id}")
 @tiered.view(DETAIL_TEMPLATE, block="editor", etag=_task_etag)
-async def show_task(task_id: int, user: Owner, db: DbSession) -> TaskOut:
+async def show_task(task_id: Id, user: Owner, db: DbSession) -> TaskOut:
     task = await service.get_task(db, user.id, task_id)
     return TaskOut.of(task)
 
@@ -364,7 +364,7 @@ async def show_task(task_id: int, user: Owner, db: DbSession) -> TaskOut:
     etag=_task_etag,
 )
 async def edit_task(
-    task_id: int, user: Owner, db: DbSession, data: TaskEdit, request: Request
+    task_id: Id, user: Owner, db: DbSession, data: TaskEdit, request: Request
 ) -> tiered.Done[TaskOut]:
     """Replace the task's title, notes and due date (JSON clients may PATCH instead).
 
@@ -399,7 +399,7 @@ async def edit_task(
 @router.patch("/tasks/{task_id}")
 @tiered.form(TaskPatch, labels=LABELS, etag=_task_etag)
 async def patch_task(
-    task_id: int, user: Owner, db: DbSession, data: TaskPatch, request: Request
+    task_id: Id, user: Owner, db: DbSession, data: TaskPatch, request: Request
 ) -> tiered.Done[TaskOut]:
     """Change some of a task's fields (JSON): any of title, notes, due_on (null clears), done.
 
@@ -433,7 +433,7 @@ async def patch_task(
     etag=_task_etag,
 )
 async def toggle_task(
-    task_id: int, user: Owner, db: DbSession, request: Request, data: ToggleForm
+    task_id: Id, user: Owner, db: DbSession, request: Request, data: ToggleForm
 ) -> tiered.Done[TaskOut]:
     """Set done as the button says (``done``; without it, flip); the browser goes back to the
     list as it was (``?back=task``: the task page)."""
@@ -453,7 +453,7 @@ async def toggle_task(
 @router.get("/tasks/{task_id}/delete")
 @tiered.view(CONFIRM_TEMPLATE, json=False)
 async def confirm_delete(
-    task_id: int, user: Owner, db: DbSession, request: Request
+    task_id: Id, user: Owner, db: DbSession, request: Request
 ) -> DeleteConfirmation:
     """Ask before deleting (the page a browser without script gets from the Delete button)."""
     task = await service.get_task(db, user.id, task_id)
@@ -471,7 +471,7 @@ async def confirm_delete(
     template=LIST_TEMPLATE, block="results", context=_list_context, success_block="results"
 )
 async def delete_task(
-    task_id: int, user: Owner, db: DbSession, request: Request
+    task_id: Id, user: Owner, db: DbSession, request: Request
 ) -> tiered.Done[None]:
     """Delete the task; the browser goes back to the list as it was."""
     task = await service.delete_task(db, user.id, task_id)
@@ -484,7 +484,7 @@ async def delete_task(
 @router.delete("/tasks/{task_id}", status_code=204)
 @tiered.form()
 async def delete_task_json(
-    task_id: int, user: Owner, db: DbSession, request: Request
+    task_id: Id, user: Owner, db: DbSession, request: Request
 ) -> tiered.Done[None]:
     """Delete the task (JSON clients); 204 No Content. With ``If-Match``, only the version it
     names: otherwise 412 with the current task."""
