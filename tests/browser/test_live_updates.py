@@ -30,9 +30,15 @@ def _signed_up(
     return page, email
 
 
-def _second_browser(browser: Browser, server: LiveServer, email: str) -> Page:
-    """The same user, logged in from another browser (its own cookies)."""
+def _second_browser(
+    browser: Browser, server: LiveServer, email: str, *, cut_streams: bool = False
+) -> Page:
+    """The same user, logged in from another browser (its own cookies); with ``cut_streams``,
+    behind something that cuts Server-Sent Events (the stream cannot connect)."""
     context = browser.new_context(base_url=server.url)
+    if cut_streams:
+        context.route("**/tasks/live?*", lambda route: route.abort())
+        context.route("**/tasks/live", lambda route: route.abort())
     page = context.new_page()
     page.goto("/login")
     page.get_by_label("Email").fill(email)
@@ -68,16 +74,7 @@ def test_a_change_over_the_json_api_appears_while_the_stream_is_blocked_by_polli
 ) -> None:
     page, email = _signed_up(browser, live_server)
     page.context.close()
-    reader_context = browser.new_context(base_url=live_server.url)
-    # A proxy that cuts Server-Sent Events: the stream cannot connect, so the page polls.
-    reader_context.route("**/tasks/live?*", lambda route: route.abort())
-    reader_context.route("**/tasks/live", lambda route: route.abort())
-    reader = reader_context.new_page()
-    reader.goto("/login")
-    reader.get_by_label("Email").fill(email)
-    reader.get_by_label("Password").fill(PASSWORD)
-    reader.get_by_role("button", name="Log in").click()
-    reader.get_by_role("heading", name="Your tasks", level=1).wait_for()
+    reader = _second_browser(browser, live_server, email, cut_streams=True)
 
     live_server.seed_tasks(email, PASSWORD, ["Made by a script"])
 
