@@ -23,10 +23,10 @@
 
    The stream uses htmx's extension rather than a hand-made EventSource: it reconnects with
    Last-Event-ID and backoff, pauses while the tab is hidden, and goes through htmx's request
-   pipeline (so bootstrap.js's headers apply). Its attribute, hx-sse:connect, is set here on a
-   hidden element at run time: a colon is not allowed in the data-* attribute names the page's
-   HTML may use, and htmx.config.metaCharacter would rename every htmx event bootstrap.js
-   listens to. When the stream cannot connect, or drops 3 times within 30 s, polling takes over
+   pipeline (so bootstrap.js's headers apply). Its attribute, data-hx-sse:connect, is set here
+   on a hidden element inside the marker at run time, once htmx has processed the page (set in
+   the served HTML, htmx's first pass and this script would open two streams); renaming htmx's
+   meta character instead would rename every htmx event bootstrap.js listens to. When the stream cannot connect, or drops 3 times within 30 s, polling takes over
    from the last cursor (If-None-Match makes a quiet answer a bodiless 304); polling stops while
    the tab is hidden. */
 (() => {
@@ -100,7 +100,7 @@
       this.mode = "stream";
       const c = doc.createElement("span");
       c.hidden = true;
-      c.setAttribute("hx-sse:connect", withCursor(this.stream, this.cursor));
+      c.setAttribute("data-hx-sse:connect", withCursor(this.stream, this.cursor));
       let requested = false;
       const on = (name, fn) => c.addEventListener(name, fn);
       on("htmx:before:request", () => { requested = true; });
@@ -131,9 +131,10 @@
         this.receive({ id: m.id, kind: m.event || "message", data: payload.data || {}, origin: payload.origin || null });
       });
       this.connector = c;
-      // Beside <body>, not in it: processing the body again (htmx's start, a boosted page) must
-      // not find the connector and open a second connection, nor a body swap remove it.
-      doc.documentElement.appendChild(c);
+      // Inside the marker, which is outside every region the page swaps, and only now, after
+      // htmx's first pass over the page: nothing processes it again and opens a second stream.
+      // (A DOM with it beside <body> is one that no HTML document serialises to.)
+      this.marker.appendChild(c);
       htmx.process(c);
       setTimeout(() => { if (!requested && this.mode === "stream") this.fallBack(); }, NO_EXTENSION_MS);
     }
@@ -144,7 +145,7 @@
       if (this.connection && this.connection.lastEventId) this.cursor = this.connection.lastEventId;
       this.connection = null;
       if (!c) return;
-      c.removeAttribute("hx-sse:connect");
+      c.removeAttribute("data-hx-sse:connect");
       if (c.isConnected) htmx.process(c, true); // htmx's cleanup ends the extension's stream
       c.remove();
     }
