@@ -100,6 +100,10 @@ class ViewSpec:
             self._prepared = True
         return self._adapter, self._model_class
 
+    def entity_tag(self, data: Any) -> str | None:
+        """``data``'s entity tag, when the view declares how to tag it (``etag=``)."""
+        return self.etag(data) if self.etag is not None else None
+
 
 def negotiate_view(ctx: RequestContext, spec: ViewSpec) -> Negotiated:
     """What this request gets from the view; a 406 before the handler runs if nothing fits."""
@@ -217,7 +221,7 @@ def render(
 
 def etag_header(spec: ViewSpec, data: Any, headers: dict[str, str]) -> dict[str, str]:
     """``headers`` with the view's ``ETag`` for ``data`` added, when the view declares one."""
-    tag = spec.etag(data) if spec.etag is not None else None
+    tag = spec.entity_tag(data)
     if tag is not None:
         headers["ETag"] = quoted(tag)
     return headers
@@ -238,7 +242,7 @@ def render_json(
     It carries the view's ``ETag`` when the view declares one; a ``GET`` whose ``If-None-Match``
     names that tag gets ``304 Not Modified`` without a body.
     """
-    tag = spec.etag(result) if spec.etag is not None else None
+    tag = spec.entity_tag(result)
     if tag is not None:
         if method == "GET" and status == 200:
             sent = entity_tags(ctx.headers.get("if-none-match"))

@@ -44,9 +44,6 @@ from tiered.fastapi.views import view
 H = TypeVar("H", bound=Callable[..., Any])
 
 _SEQUENCES = (list, tuple, set, frozenset, Sequence, Collection)
-_NOT_INSTALLED = (
-    "tiered is not installed on this app: call tiered.install(app, ...) before serving."
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +76,7 @@ class RouteEndpoint:
         functools.update_wrapper(self, func)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            ctx: RequestContext = scope[SCOPE_KEY]
-        except KeyError:
-            raise ImproperlyConfigured(_NOT_INSTALLED) from None
+        ctx: RequestContext = scope[SCOPE_KEY]  # answered only by tiered's own dispatch
         spec = self.spec
         negotiated = negotiate_view(ctx, spec)
         kwargs = self._arguments(scope) if self._validator is not None else {}
@@ -263,19 +257,15 @@ def _read_signature(
 
 
 def _check_supported(where: str, name: str, info: object, in_path: bool) -> None:
+    """Refuse (``ImproperlyConfigured``) what this endpoint does not read; the view is then
+    served by the compiled path or by FastAPI (:mod:`tiered.fastapi.lean`)."""
     if isinstance(info, params.Depends):
-        raise ImproperlyConfigured(
-            f"{where}({name}=Depends(...)): a tiered route does not solve FastAPI dependencies. "
-            "Take a Request or a tiered.Client, or serve this handler with @app.get and "
-            "@tiered.view."
-        )
+        raise ImproperlyConfigured(f"{where}({name}=Depends(...)): a dependency to solve.")
     if isinstance(info, params.Param | params.Body) and not isinstance(
         info, params.Query | params.Path
     ):
         raise ImproperlyConfigured(
-            f"{where}({name}={type(info).__name__}(...)): a tiered route reads path and query "
-            "parameters only; read headers, cookies or a body from a Request parameter, or serve "
-            "this handler with @app.get and @tiered.view."
+            f"{where}({name}={type(info).__name__}(...)): neither a path nor a query parameter."
         )
     if isinstance(info, params.Path) and not in_path:
         raise ImproperlyConfigured(

@@ -1,7 +1,7 @@
 """The route matrix: every GET route of an app, driven in every client profile.
 
-:func:`route_matrix` finds the app's GET routes (FastAPI's, plain Starlette ones and
-``tiered.route`` ones; not tiered's static files and own endpoints, nor FastAPI's ``/docs``,
+:func:`route_matrix` finds the app's GET routes (FastAPI's, ``tiered.route``'s among them, and
+plain Starlette ones; not tiered's static files and own endpoints, nor FastAPI's ``/docs``,
 ``/redoc`` and ``/openapi.json``), requests each as every profile in
 :data:`~tiered.testing.profiles.PROFILES`, and lists what is wrong, one readable sentence each:
 
@@ -300,12 +300,9 @@ def _fill(path: str, parameters: list[str], given: Mapping[str, object]) -> str:
 def _view_of(endpoint: Any) -> _View | None:
     """What a tiered view offers (``@tiered.view``, ``@tiered.form``, ``tiered.route``), or None
     for an endpoint tiered does not render."""
-    from tiered.fastapi.routing import RouteEndpoint
     from tiered.fastapi.views import TIERED_VIEW_ATTRIBUTE
 
-    spec = endpoint.spec if isinstance(endpoint, RouteEndpoint) else None
-    if spec is None:
-        spec = getattr(endpoint, TIERED_VIEW_ATTRIBUTE, None)
+    spec = getattr(endpoint, TIERED_VIEW_ATTRIBUTE, None)
     spec = getattr(spec, "view", spec)  # a form's spec holds the view it renders like
     if spec is None:
         return None
