@@ -215,6 +215,22 @@ class TaskChanged(tiered.PreconditionFailed):
         self.task = task
 
 
+def _check_version(task: Task, expected: tiered.EntityTags | None) -> None:
+    """:class:`TaskChanged` unless ``expected`` (if given) names the task's version."""
+    if expected is not None and not expected.matches(str(task.version)):
+        raise TaskChanged(task)
+
+
+async def _commit(db: AsyncSession) -> bool:
+    """Commit; ``False`` (rolled back) when another writer changed the row since it was read."""
+    try:
+        await db.commit()
+    except StaleDataError:
+        await db.rollback()
+        return False
+    return True
+
+
 _ATTEMPTS: Final = 3
 """Tries of a change that another writer keeps getting to first (without a precondition)."""
 
@@ -235,19 +251,14 @@ async def _change(
     """
     for _ in range(_ATTEMPTS):
         task = await get_task(db, owner_id, task_id)
-        if expected is not None and not expected.matches(str(task.version)):
-            raise TaskChanged(task)
+        _check_version(task, expected)
         if not apply(task):
             return task
         task.updated_at = datetime.now(UTC)
-        try:
-            await db.commit()
-        except StaleDataError:
-            await db.rollback()
-            if expected is not None:
-                raise TaskChanged(await get_task(db, owner_id, task_id)) from None
-            continue
-        return task
+        if await _commit(db):
+            return task
+        if expected is not None:
+            break
     raise TaskChanged(await get_task(db, owner_id, task_id))
 
 
@@ -304,14 +315,10 @@ async def delete_task(
 ) -> Task:
     """Delete the owner's task and return it as it was (for the confirmation message)."""
     task = await get_task(db, owner_id, task_id)
-    if expected is not None and not expected.matches(str(task.version)):
-        raise TaskChanged(task)
+    _check_version(task, expected)
     await db.delete(task)
-    try:
-        await db.commit()
-    except StaleDataError:
-        await db.rollback()
-        raise TaskChanged(await get_task(db, owner_id, task_id)) from None
+    if not await _commit(db):
+        raise TaskChanged(await get_task(db, owner_id, task_id))
     return task
 
 
