@@ -133,6 +133,11 @@ class Journey:
         self.expect_heading("Your tasks")
         self.check("tasks-empty")
         self.server.seed_tasks(self.email, PASSWORD, SEEDED)
+        if self.profile.javascript and self.profile.tier == "full":
+            # Live updates: the list shows what the API added, without a reload. Waiting for it
+            # also keeps the next step honest: a refresh still in flight when "Log out" is
+            # pressed would come back signed out and send the page to the log-in form itself.
+            self.expect_results("22 tasks, page 1 of 2")
 
         self.activate(page.get_by_role("button", name="Log out"))
         self.expect_flash("You are logged out.")
