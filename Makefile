@@ -66,6 +66,10 @@ bench-soak: $(VENV)/.synced ## Taskboard's RSS over a 5-minute soak of the mixed
 bench-peers: $(VENV)/.synced ## Taskboard's list page against the same page built the FastAPI way and the Django way (~1.5 min; in make bench too)
 	$(BIN)/python -m bench.list_peers
 
+.PHONY: bench-jobs
+bench-jobs: $(VENV)/.synced ## Jobs through a real worker on each broker here: a 10,000-row import, a 100,000-task export, jobs per second (~2 min; not in make bench)
+	$(BIN)/python -m bench.jobs
+
 .PHONY: bench-topology
 bench-topology: $(VENV)/.synced ## Taskboard behind nginx (TLS) with 1 and 2 instances, against one direct, on PostgreSQL (~3 min; not in make bench)
 	$(BIN)/python -m bench.topology

@@ -46,6 +46,12 @@ class TieredSettings:
     max_body_bytes: int = 1_048_576
     """Requests whose body is larger are refused with 413 before the handler runs."""
 
+    body_limits: Mapping[str, int] = field(default_factory=dict)
+    """Paths whose requests may have a larger (or smaller) body than ``max_body_bytes``, by exact
+    path: ``{"/tasks/import": 5_000_000}`` lets one upload form take 5 MB while every other
+    route keeps the default. Checked like the default: from ``Content-Length`` before reading,
+    else as the body arrives."""
+
     body_timeout_seconds: float = 30.0
     """How long a request's body may take to arrive, all of it; a slower one is answered 408
     and its connection closed, so slow uploads cannot hold connections open for ever."""
@@ -111,6 +117,12 @@ class TieredSettings:
                 f"secret_key is {len(self.secret_key)} characters long; use at least "
                 f"{_MIN_SECRET_LENGTH} random characters."
             )
+        for path, limit in self.body_limits.items():
+            if not path.startswith("/") or not isinstance(limit, int) or limit <= 0:
+                raise ImproperlyConfigured(
+                    f"body_limits[{path!r}] is {limit!r}; expected a path starting with / and a "
+                    "positive whole number of bytes."
+                )
         for name in ("max_body_bytes", "session_max_age", "csrf_max_age", "idempotency_ttl"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0:

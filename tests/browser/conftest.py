@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from tests.browser.audits import Audits
-from tests.browser.live_server import LiveServer, serve_taskboard
+from tests.browser.live_server import LiveServer, job_worker, serve_taskboard
 from tests.browser.tools import INSTALL_HINT, Tools, find_tools, in_ci
 from tests.deploy.conftest import redis_url, stack  # noqa: F401 (the deployed journeys' fixtures)
 
@@ -84,7 +84,9 @@ def _missing_message(missing: list[str]) -> str:
 
 @pytest.fixture(scope="session")
 def live_server(tools: Tools, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    with serve_taskboard(tmp_path_factory.mktemp("taskboard")) as server:
+    """Taskboard and a job worker beside it (mail, imports), as ``make run`` serves it."""
+    data_dir = tmp_path_factory.mktemp("taskboard")
+    with serve_taskboard(data_dir) as server, job_worker(data_dir):
         yield server
 
 

@@ -7,8 +7,11 @@ SQLite file (the parity check) and seed tasks through its JSON API.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -81,6 +84,32 @@ class LiveServer:
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
             answer: dict[str, object] = json.loads(response.read())
         return answer
+
+
+@contextmanager
+def job_worker(data_dir: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A job worker (``taskboard worker``) for the Taskboard served from ``data_dir``, on its
+    embedded broker, until the block ends."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{data_dir / 'taskboard.db'}",
+        "TASKBOARD_DATA": str(data_dir),
+        "SECRET_KEY": SECRET,
+    }
+    env.pop("BROKER_URL", None)
+    with (data_dir / "worker.log").open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "taskboard", "worker"], env=env, stdout=log, stderr=log
+        )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 @contextmanager

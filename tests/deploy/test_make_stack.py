@@ -53,7 +53,8 @@ def test_make_stack_serves_https_keeps_its_state_and_stops_on_ctrl_c(
         assert curl.stdout == '{"status":"ok"}', curl.stderr
         assert stack_pid in pids  # make's child: the stack itself
         assert stack_pid != make.process.pid
-        assert len(pids) >= 1 + 1 + 1 + 2 + 2  # make, stack, nginx and workers, 2 instances
+        # make, stack, nginx and its workers, 2 instances, 2 job workers
+        assert len(pids) >= 1 + 1 + 1 + 2 + 2 + 2
         for name in ("nginx.conf", "stack.json", "secret_key", "tls/ca.pem", "tls/ca.key"):
             assert (state / name).is_file(), name
         assert stat.S_IMODE((state / "secret_key").stat().st_mode) == 0o600
@@ -61,6 +62,8 @@ def test_make_stack_serves_https_keeps_its_state_and_stops_on_ctrl_c(
         assert {p.name for p in (state / "logs").iterdir()} == {
             "instance-0.log",
             "instance-1.log",
+            "worker-0.log",
+            "worker-1.log",
         }
         assert (state / "nginx" / "nginx.pid").is_file()
 

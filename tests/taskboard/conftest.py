@@ -34,7 +34,7 @@ from tiered.testing import csrf_token
 
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
 PASSWORD = "correct horse battery staple"
-TABLES = ("tasks", "api_tokens", "sessions", "users")
+TABLES = ("jobs", "tasks", "api_tokens", "sessions", "users")
 
 BACKENDS = ["sqlite"]
 if os.environ.get("TEST_POSTGRES_URL"):

@@ -21,13 +21,12 @@ from sqlalchemy import create_engine, func, inspect, select, text
 from taskboard.accounts.models import User
 from taskboard.accounts.service import verify_password
 from taskboard.cli import FAILED, OK, USAGE, main
+from taskboard.migrations.runner import HEAD
 from taskboard.settings import async_database_url, sync_database_url
 from taskboard.tasks.models import Task
 from tests.taskboard.conftest import BACKENDS, SECRET
 
 PASSPHRASE = "plum tractor mountain seven"
-HEAD = "0004"
-"""The newest migration's revision."""
 
 
 class Terminal(io.StringIO):

@@ -3,18 +3,37 @@ every page it renders checked for htmx that would break without JavaScript."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pytest
 from starlette.testclient import TestClient
 
+from taskboard.accounts import password_reset
+from taskboard.jobs import service as jobs
+from taskboard.tasks import transfer
 from tests.taskboard.conftest import Account, log_in, make_user
 from tests.taskboard.tasks.support import make_tasks
 from tiered.testing import MatrixReport, check_html, run_matrix
 
 PAGES_SEEN = {
-    "anonymous": {"/", "/login", "/signup", "/logout"},
-    "user": {"/tasks", "/tasks/{task_id}", "/tasks/{task_id}/delete", "/settings"},
+    "anonymous": {
+        "/",
+        "/login",
+        "/signup",
+        "/logout",
+        "/password-reset",
+        "/password-reset/{token}",
+    },
+    "user": {
+        "/tasks",
+        "/tasks/{task_id}",
+        "/tasks/{task_id}/delete",
+        "/settings",
+        "/tasks/import",
+        "/tasks/export",
+        "/jobs/{job_id}",
+    },
     "admin": {"/tasks", "/settings", "/admin/flags", "/admin/dashboard"},
 }
 """Routes each visitor must get a page from in some profile, so the checks are not vacuous."""
@@ -36,7 +55,17 @@ def matrix_as(client: TestClient, alice: Account, visitor: str) -> Run:
     elif visitor == "admin":
         log_in(client, make_user(client, "admin@example.org", is_admin=True))
     ids = {"task_id": task_id}
-    values = {"/tasks/{task_id}": ids, "/tasks/{task_id}/delete": ids}
+    assert client.portal is not None
+    database = client.app.state.database  # type: ignore[attr-defined]
+    token = client.portal.call(password_reset.issue, database, alice.user.id, 3600)
+    job = client.portal.call(jobs.create, database, alice.user.id, transfer.EXPORT_KIND)
+    values: dict[str, Mapping[str, object]] = {
+        "/jobs/{job_id}": {"job_id": job.id},
+        "/jobs/{job_id}/download": {"job_id": job.id},
+        "/tasks/{task_id}": ids,
+        "/tasks/{task_id}/delete": ids,
+        "/password-reset/{token}": {"token": token},
+    }
     return Run(visitor, run_matrix(client, path_values=values))
 
 

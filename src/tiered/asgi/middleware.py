@@ -20,6 +20,7 @@ buffers streaming responses; this costs a few microseconds.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import re
@@ -105,6 +106,7 @@ class TieredMiddleware:
         self._proxies = TrustedProxies.parse(settings.trusted_proxies)
         self._csrf_header = settings.csrf_header.lower()
         self._max_body = settings.max_body_bytes
+        self._body_limits = dict(settings.body_limits)
         self._body_timeout = settings.body_timeout_seconds
         self._static_headers: list[tuple[bytes, bytes]] = [
             (b"x-content-type-options", b"nosniff"),
@@ -153,20 +155,21 @@ class TieredMiddleware:
         body: _BodyRead | None = None
         # The connection cannot be kept after a body that is refused unread for its size.
         close = False
+        max_body = self._body_limits.get(scope["path"], self._max_body)
         length = headers.get("content-length")
         if length is not None:
             if not length.isdigit():
                 problem = BadRequest(f"Content-Length {length!r} is not a number of bytes.")
                 close = True
-            elif int(length) > self._max_body:
-                problem = self._too_large()
+            elif int(length) > max_body:
+                problem = _too_large(max_body)
                 close = True
             elif length != "0":
                 body = _BodyRead(receive, waits_for_continue=_expects_continue(headers))
                 receive = self._timed(body.receive)
         elif "transfer-encoding" in headers:
             body = _BodyRead(receive, waits_for_continue=_expects_continue(headers))
-            receive = self._timed(self._limited(body.receive))
+            receive = self._timed(_limited(body.receive, max_body))
         # What reads the rest of a body the app left unread: with the same limit and deadline.
         rest = receive
         drain = False
@@ -184,7 +187,7 @@ class TieredMiddleware:
                 self._finish_headers(scope, ctx, message, cookie)
                 started = True
                 if body is not None and not body.complete:
-                    drain = body.can_drain(self._max_body) and not _closes(message)
+                    drain = body.can_drain(max_body) and not _closes(message)
                 if close or (body is not None and not body.complete and not drain):
                     _say_close(message)
             elif message["type"] == "http.response.body":
@@ -207,7 +210,7 @@ class TieredMiddleware:
                     if data is not None:
                         ctx.session = Session(session_id, data)
             if problem is None and scope["method"] in UNSAFE_METHODS and not is_bearer(headers):
-                problem, receive = await self._check_csrf(scope, receive, ctx)
+                problem, receive = await self._check_csrf(scope, receive, ctx, max_body)
             if problem is not None:
                 response = problem_response(Request(scope, receive), ctx, problem)
                 await response(scope, receive, send_wrapper)
@@ -246,11 +249,6 @@ class TieredMiddleware:
             )
             await response(scope, receive, send_wrapper)
 
-    def _too_large(self) -> PayloadTooLarge:
-        return PayloadTooLarge(
-            f"The request body is larger than the limit of {self._max_body:,} bytes."
-        )
-
     def _timed(self, receive: Receive) -> Receive:
         """``receive``, until the body is complete within ``body_timeout_seconds`` of now."""
         loop = asyncio.get_running_loop()
@@ -275,24 +273,8 @@ class TieredMiddleware:
 
         return timed_receive
 
-    def _limited(self, receive: Receive) -> Receive:
-        seen = 0
-        limit = self._max_body
-        too_large = self._too_large
-
-        async def limited_receive() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > limit:
-                    raise too_large()
-            return message
-
-        return limited_receive
-
     async def _check_csrf(
-        self, scope: Scope, receive: Receive, ctx: RequestContext
+        self, scope: Scope, receive: Receive, ctx: RequestContext, max_body: int
     ) -> tuple[HTTPProblem | None, Receive]:
         headers = ctx.headers
         own_origin = f"{scope['scheme']}://{headers.get('host', '')}"
@@ -303,7 +285,7 @@ class TieredMiddleware:
         if token is None:
             content_type = headers.get("content-type", "").split(";", 1)[0].strip().lower()
             if content_type in _FORM_TYPES:
-                body = await _read_body(receive, self._max_body, self._too_large)
+                body = await _read_body(receive, max_body, functools.partial(_too_large, max_body))
                 receive = _replay(body, receive)
                 token = await _form_field(scope, body, content_type, CSRF_FIELD)
         reason = self.runtime.csrf.verify(ctx.csrf_secret, token)
@@ -433,6 +415,26 @@ def _replay(body: bytes, then: Receive | None = None) -> Callable[[], Awaitable[
         return {"type": "http.request", "body": body, "more_body": False}
 
     return replay
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"The request body is larger than the limit of {limit:,} bytes.")
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    """``receive``, raising :class:`PayloadTooLarge` once more than ``limit`` bytes arrived."""
+    seen = 0
+
+    async def limited_receive() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise _too_large(limit)
+        return message
+
+    return limited_receive
 
 
 async def _form_field(scope: Scope, body: bytes, content_type: str, name: str) -> str | None:

@@ -115,7 +115,9 @@ class Done(Generic[T]):
     A browser without script is redirected (303) to ``location`` with ``flash`` shown there; an
     enhanced request gets the ``success`` block rendered with ``data`` plus the flash as an
     out-of-band update (or an ``HX-Redirect`` when there is no such block); a JSON client gets
-    ``data`` with 201 and ``Location`` when ``created``, 200 when there is data, else 204.
+    ``data`` with 201 and ``Location`` when ``created``, with 202 and ``Location`` when
+    ``accepted`` (work that goes on after the answer, such as a job: ``location`` is where to
+    watch it), 200 when there is data, else 204.
 
     Example::
 
@@ -127,6 +129,7 @@ class Done(Generic[T]):
     flash: str | None = None
     flash_level: FlashLevel = "success"
     created: bool = False
+    accepted: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -509,8 +512,27 @@ async def _handle_submission(
     func: Handler, spec: FormSpec, request: Request, kwargs: dict[str, Any]
 ) -> Response:
     ctx = context_of(request)
-    negotiated = negotiate_view(ctx, spec.view)
+    negotiated = negotiate_view(ctx, spec.view)  # before the body: a 406 needs no body read
     raw = await _parse_body(request)
+    try:
+        return await _submission(func, spec, request, kwargs, raw, ctx, negotiated)
+    finally:
+        # Uploads spool to temporary files: closed (and deleted) once the handler is done.
+        for value in raw.values():
+            for item in value if isinstance(value, list) else (value,):
+                if isinstance(item, UploadFile):
+                    await item.close()
+
+
+async def _submission(
+    func: Handler,
+    spec: FormSpec,
+    request: Request,
+    kwargs: dict[str, Any],
+    raw: dict[str, Any],
+    ctx: RequestContext,
+    negotiated: Negotiated,
+) -> Response:
     raw.pop(CSRF_FIELD, None)
     form_key = raw.pop(IDEMPOTENCY_FIELD, None)
     key = form_key or ctx.headers.get("idempotency-key")
@@ -623,19 +645,18 @@ async def _success(
     if not isinstance(result, Done):
         return render(request, ctx, spec.view, negotiated, result, 200)
     if negotiated.representation == "json":
-        headers = {"Location": result.location} if result.created else {}
+        located = result.created or result.accepted
+        headers = {"Location": result.location} if located else {}
+        status = 201 if result.created else 202 if result.accepted else 200
         if result.data is None:
-            status = 201 if result.created else 204
-            return (
-                json_response(ctx, negotiated, b"", status, headers)
-                if status == 201
-                else Response(status_code=204, headers=headers)
-            )
+            if located:
+                return json_response(ctx, negotiated, b"", status, headers)
+            return Response(status_code=204, headers=headers)
         versions = ctx.runtime.settings.json_versions
         version = versions.select(negotiated.version) if versions else None
         body = to_json(spec.view, result.data, version, versions.current if versions else None)
         headers = etag_header(spec.view, result.data, headers)
-        return json_response(ctx, negotiated, body, 201 if result.created else 200, headers)
+        return json_response(ctx, negotiated, body, status, headers)
     if result.flash:
         ctx.flash(result.flash, result.flash_level)
     if (

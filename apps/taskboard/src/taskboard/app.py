@@ -18,13 +18,24 @@ from taskboard.admin import views as admin_views
 from taskboard.dashboard import service as dashboard_service
 from taskboard.dashboard import views as dashboard_views
 from taskboard.db import Database
+from taskboard.jobs import views as jobs_views
+from taskboard.jobs.queue import JobQueue
 from taskboard.migrations.runner import migrate
 from taskboard.ops import views as ops_views
 from taskboard.ops.service import DatabaseGuard, ResilientSessionStore
 from taskboard.settings import Settings
+from taskboard.tasks import transfer, transfer_views
 from taskboard.tasks import views as tasks_views
 
-DOMAINS = (ops_views, accounts_views, tasks_views, admin_views, dashboard_views)
+DOMAINS = (
+    ops_views,
+    accounts_views,
+    transfer_views,  # before tasks': /tasks/import is not /tasks/{task_id}
+    tasks_views,
+    jobs_views,
+    admin_views,
+    dashboard_views,
+)
 """Each domain's views module: its ``router``, and optionally ``exception_handlers``: a mapping
 of exception classes to handlers, or a function that returns one when the app is built."""
 
@@ -33,6 +44,7 @@ TEMPLATE_DIRS = (
     PACKAGE / "templates",
     PACKAGE / "accounts" / "templates",
     PACKAGE / "tasks" / "templates",
+    PACKAGE / "jobs" / "templates",
     PACKAGE / "dashboard" / "templates",
     PACKAGE / "admin" / "templates",
 )
@@ -77,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             gc.unfreeze()
             await live_bus.aclose()
+            jobs.close()
             if isinstance(idempotency, tiered.RedisIdempotencyStore):
                 await idempotency.aclose()
             await database.dispose()
@@ -87,6 +100,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.database_guard = DatabaseGuard(database)
     app.state.telemetry = telemetry = dashboard_service.build_telemetry(settings)
     app.state.flags = flags
+    # Jobs go to the workers through this; their rows are in the database (taskboard.jobs).
+    app.state.jobs = jobs = JobQueue(settings.broker_url, settings.job_queue)
     # A stream ends after ~25 s and its page reconnects from its cursor, missing nothing: the
     # servers wait for open responses before the app's shutdown runs, so this is what bounds a
     # graceful stop (the stack gives an instance 30 s) while pages hold streams open.
@@ -102,6 +117,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             static_dirs=(str(PACKAGE / "static"),),
             trusted_proxies=settings.trusted_proxies,
             trusted_origins=settings.trusted_origins,
+            # An import's file, and the form around it (a few kilobytes).
+            body_limits={"/tasks/import": transfer.IMPORT_MAX_BYTES + 65_536},
         ),
         session_store=ResilientSessionStore(SqlSessionStore(database)),
         idempotency_store=idempotency,

@@ -14,6 +14,7 @@ import asyncio
 import getpass
 import multiprocessing
 import os
+import subprocess
 import sys
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -88,7 +89,22 @@ def _parser() -> argparse.ArgumentParser:
         help="ASGI server (granian: under load it answers every connection in turn, where "
         "uvicorn lets some wait seconds; bench/README.md)",
     )
+    serve.add_argument(
+        "--no-worker",
+        dest="worker",
+        action="store_false",
+        help="do not start a job worker alongside (by default one runs, and stops with the "
+        "server; make stack starts its own)",
+    )
     serve.set_defaults(run=_serve)
+
+    worker = commands.add_parser(
+        "worker", help="run jobs (imports, exports, mail) from the queue BROKER_URL names"
+    )
+    worker.add_argument(
+        "--concurrency", type=_positive, default=1, help="jobs run at once (1: in this process)"
+    )
+    worker.set_defaults(run=_worker)
 
     migrate = commands.add_parser("migrate", help="bring the database schema up to date")
     migrate.set_defaults(run=_migrate)
@@ -200,6 +216,39 @@ def _migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     _apply_migrations(settings, sys.stderr, apart=True)
+    worker = _start_worker() if args.worker else None
+    try:
+        return _run_server(args)
+    finally:
+        if worker is not None:
+            _stop_worker(worker)
+
+
+def _start_worker() -> subprocess.Popen[bytes]:
+    """A job worker beside the server, in a process of its own, with the same settings."""
+    return subprocess.Popen([sys.executable, "-m", "taskboard", "worker"])
+
+
+def _stop_worker(worker: subprocess.Popen[bytes]) -> None:
+    """Stop it as the server stopped: SIGTERM lets the job in hand finish (30 s at most)."""
+    if worker.poll() is None:
+        worker.terminate()
+        try:
+            worker.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+
+
+def _worker(args: argparse.Namespace, settings: Settings) -> int:
+    from taskboard.jobs import worker
+
+    _apply_migrations(settings, sys.stderr, apart=True)
+    worker.main(settings, concurrency=args.concurrency)
+    return OK
+
+
+def _run_server(args: argparse.Namespace) -> int:
     host = f"[{args.host}]" if ":" in args.host else args.host
     workers = "1 worker" if args.workers == 1 else f"{args.workers} workers"
     print(f"Taskboard on http://{host}:{args.port}/ ({args.server}, {workers})", flush=True)

@@ -55,3 +55,19 @@ class TokenForm(_Form):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     name: str = Field(min_length=1, max_length=100)
+
+
+class ResetRequestForm(_Form):
+    """``POST /password-reset``: the email to send a link to."""
+
+    email: str = Field(min_length=1, max_length=320)
+
+
+class NewPasswordForm(_Form):
+    """``POST /password-reset/{token}``: the password the mailed link sets."""
+
+    password: str = Field(min_length=1, max_length=_MAX_PASSWORD)
+
+
+RESET_LABELS = {**LABELS, "password": "a new password"}
+"""The new-password form's field names in messages ("Enter a new password.")."""

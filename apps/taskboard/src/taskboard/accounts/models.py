@@ -1,4 +1,5 @@
-"""The accounts tables: users, their server-side sessions, and their API tokens."""
+"""The accounts tables: users, their server-side sessions, their API tokens, and the links they
+were mailed to choose a new password."""
 
 from __future__ import annotations
 
@@ -46,3 +47,21 @@ class ApiToken(Base):
     is never stored."""
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class PasswordReset(Base):
+    """A password-reset link mailed to a user: usable once, until it expires.
+
+    Only the newest link of a user is kept: asking for another deletes the earlier ones (see
+    ``accounts.password_reset``)."""
+
+    __tablename__ = "password_resets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    """SHA-256 of the link's token, hex, as for API tokens: the token itself is never stored."""
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    """When the link set a password; from then on it is refused."""

@@ -23,6 +23,12 @@ account made, or "this email has an account", which a sign-up cannot hide), so t
 test many emails quickly. A form refused for its shape (a short password) tells nothing and is not
 counted. The answer past the limit is the same whatever the email.
 
+**Password-reset requests** count per client address
+(``Settings.reset_requests_per_address``, default ``10/minute;50/hour``) and per email, from
+anywhere (``Settings.reset_requests_per_email``, default ``3/hour;10/day``): every request
+counts, whether or not the email has an account, so the answer past the limit tells nothing
+either, and nobody can flood a person's inbox with links.
+
 The counts live in memory (per process) by default, and in Redis when ``REDIS_URL`` is set so that
 every process and instance shares them; sign-ups share the log-in's store. When Redis does not
 answer within half a second, the limiter logs it and counts in this process's memory for a few
@@ -75,9 +81,15 @@ WHOSE = {
     "address": "from this address",
     "account": "to this account from browsers it has not logged in from before",
     "device": "from this browser to this account",
+    "reset-address": "from this address",
+    "reset-email": "for this email",
 }
 TOO_MANY_SIGNUPS = (
     "Too many sign-ups from this address. Try again in {seconds} seconds ({when} UTC)."
+)
+TOO_MANY_RESETS = (
+    "Too many requests for a password-reset link {whose}. Try again in {seconds} seconds "
+    "({when} UTC)."
 )
 SIGNUPS_PER_ADDRESS = "10/minute;30/hour"
 """Sign-ups one client address may make (see the module docstring): enough for a household or an
@@ -85,8 +97,8 @@ office behind one address, too few to test many emails for an account."""
 
 
 class LoginLimiter:
-    """Counts failed log-ins per address and per account or device, and sign-ups per address
-    (see the module docstring)."""
+    """Counts failed log-ins per address and per account or device, sign-ups per address, and
+    password-reset requests per address and per email (see the module docstring)."""
 
     def __init__(
         self,
@@ -97,12 +109,16 @@ class LoginLimiter:
         per_account: str = "5/minute;100/hour",
         per_device: str = "5/minute;100/hour",
         signups_per_address: str = SIGNUPS_PER_ADDRESS,
+        resets_per_address: str = "10/minute;50/hour",
+        resets_per_email: str = "3/hour;10/day",
     ) -> None:
         self.limits = {
             "address": _parse(per_address, "login_failures_per_address"),
             "account": _parse(per_account, "login_failures_per_account"),
             "device": _parse(per_device, "login_failures_per_device"),
             "signup": _parse(signups_per_address, "signups_per_address"),
+            "reset-address": _parse(resets_per_address, "reset_requests_per_address"),
+            "reset-email": _parse(resets_per_email, "reset_requests_per_email"),
         }
         self.storage = storage
         self._limiter = MovingWindowRateLimiter(storage)
@@ -145,6 +161,15 @@ class LoginLimiter:
         """Count one sign-up from ``address`` whose answer said whether the email was free."""
         await self._hit([("signup", address)])
 
+    async def check_reset(self, email: str, address: str) -> None:
+        """Raise :class:`tiered.TooManyRequests` when ``address`` may not ask for a
+        password-reset link now, or nobody may for ``email``."""
+        await self._refuse_when_spent(self._reset_keys(email, address), TOO_MANY_RESETS)
+
+    async def reset_requested(self, email: str, address: str) -> None:
+        """Count one password-reset request for ``email`` from ``address``."""
+        await self._hit(self._reset_keys(email, address))
+
     async def _refuse_when_spent(self, keys: list[tuple[str, str]], message: str) -> None:
         waits: list[tuple[float, str]] = []
         for kind, key in keys:
@@ -180,10 +205,11 @@ class LoginLimiter:
             await client.aclose()
 
     def _keys(self, email: str, address: str, device: str | None) -> list[tuple[str, str]]:
-        # Hashed: Redis then holds no email addresses.
-        account = hashlib.sha256(email.encode("utf-8")).hexdigest()[:32]
-        second = ("device", device) if device is not None else ("account", account)
+        second = ("device", device) if device is not None else ("account", _hashed(email))
         return [("address", address), second]
+
+    def _reset_keys(self, email: str, address: str) -> list[tuple[str, str]]:
+        return [("reset-address", address), ("reset-email", _hashed(email))]
 
     def _current(self) -> MovingWindowRateLimiter:
         return self._limiter if time.monotonic() >= self._down_until else self._fallback
@@ -197,6 +223,11 @@ class LoginLimiter:
                 REDIS_COOLDOWN_SECONDS,
             )
         self._down_until = time.monotonic() + REDIS_COOLDOWN_SECONDS
+
+
+def _hashed(email: str) -> str:
+    """An email as the limiter keys it: hashed, so Redis holds no email addresses."""
+    return hashlib.sha256(email.encode("utf-8")).hexdigest()[:32]
 
 
 async def _wait(
@@ -243,6 +274,8 @@ def build_limiter(settings: Settings) -> LoginLimiter:
         per_address=settings.login_failures_per_address,
         per_account=settings.login_failures_per_account,
         per_device=settings.login_failures_per_device,
+        resets_per_address=settings.reset_requests_per_address,
+        resets_per_email=settings.reset_requests_per_email,
     )
 
 

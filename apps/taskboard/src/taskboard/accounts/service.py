@@ -207,6 +207,21 @@ def _checked_email(raw: str, errors: list[FieldError]) -> str:
     return email
 
 
+def valid_email(raw: str) -> str:
+    """``raw`` as emails are stored, or :class:`ValidationFailed` on ``email`` saying what is
+    wrong with it (the sign-up form's check, which asks no DNS server)."""
+    errors: list[FieldError] = []
+    email = _checked_email(raw, errors)
+    if errors:
+        raise ValidationFailed(errors[0].message, errors=errors)
+    return email
+
+
+async def user_by_email(database: Database, email: str) -> User | None:
+    """The user with this email (normalised as stored), or ``None``."""
+    return await _user_by_email(database, normalise_email(email))
+
+
 # --- sign-up and log-in -------------------------------------------------------------------------
 
 

@@ -1,4 +1,4 @@
-"""Accounts' pages and endpoints: sign up, log in and out, settings, API tokens.
+"""Accounts' pages and endpoints: sign up, log in and out, settings, API tokens, password reset.
 
 ``CurrentUser`` is how every other domain asks for the logged-in user: from the session cookie,
 or from ``Authorization: Bearer <token>`` (an API token from ``POST /api/tokens``). The user is
@@ -7,6 +7,11 @@ also left on ``request.state.user`` for the layout's header.
 A token is made with the password, never with another token: ``POST /api/tokens`` takes the
 email and password, and the settings page's form needs a logged-in session. Changing the password
 revokes every token. ``/api/…`` routes answer only JSON, errors included.
+
+A forgotten password is reset by email (see :mod:`taskboard.accounts.password_reset`):
+``/password-reset`` asks for a link, and the link's page ``/password-reset/{token}`` sets the new
+password. The router's lifespan (:func:`taskboard.mail.mail_lifespan`) says at start where mail
+goes.
 """
 
 from __future__ import annotations
@@ -19,14 +24,17 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 from starlette.requests import Request
-from starlette.responses import RedirectResponse
+from starlette.responses import JSONResponse, RedirectResponse, Response
 
 import tiered
-from taskboard.accounts import service
+from taskboard.accounts import password_reset, service
 from taskboard.accounts.forms import (
     LABELS,
+    RESET_LABELS,
     LoginForm,
+    NewPasswordForm,
     PasswordForm,
+    ResetRequestForm,
     SignupForm,
     TokenForm,
     TokenRequest,
@@ -40,9 +48,11 @@ from taskboard.accounts.ratelimit import (
 )
 from taskboard.accounts.service import SESSION_USER_KEY, aware
 from taskboard.db import Database, Id
+from taskboard.mail import mail_lifespan
+from taskboard.settings import Settings
 from tiered import Done, FieldError
 
-router = APIRouter()
+router = APIRouter(lifespan=mail_lifespan)
 
 HOME = "/tasks"
 """Where a logged-in person goes by default."""
@@ -340,6 +350,167 @@ async def logout_page() -> Page:
 async def log_out(request: Request) -> Done[None]:
     tiered.session_of(request).clear()
     return Done("/login", flash="You are logged out.")
+
+
+# --- password reset -----------------------------------------------------------------------------
+
+RESET_SENT = (
+    "If an account exists for that address, we have sent it a link to choose a new password. "
+    "The link works once, for {valid_for}."
+)
+"""The one answer to a request for a link, whether or not the email has an account."""
+RESET_DONE = (
+    "Your new password is set and you are logged in. You are logged out on other devices, and "
+    "your API tokens are revoked."
+)
+
+
+class ResetRequested(BaseModel):
+    """``POST /password-reset``'s answer to a JSON client (202): the same whatever the email."""
+
+    detail: str
+    expires_in: int
+    """Seconds the mailed link works."""
+
+
+class ResetPage(BaseModel):
+    """The new-password form of a usable link."""
+
+    email: str
+    expires_at: datetime
+    action: str
+
+
+def _representation(request: Request) -> tiered.Representation:
+    accept = request.headers.get("accept")
+    return tiered.negotiate(accept, tiered.client_of(request).htmx).representation
+
+
+def _public_origin(request: Request) -> str:
+    """Where mailed links point: ``PUBLIC_URL``, else the origin this request was made to
+    (behind a trusted proxy, the scheme and host it reports)."""
+    settings: Settings = request.app.state.settings
+    return settings.public_url or str(request.base_url).rstrip("/")
+
+
+def _reset_sent(request: Request) -> str:
+    settings: Settings = request.app.state.settings
+    return RESET_SENT.format(valid_for=password_reset.valid_for(settings.password_reset_max_age))
+
+
+@tiered.view(
+    "accounts/password_reset_request.html", block="reset_request_form", status=429, json=False
+)
+async def _reset_refused(request: Request, form: tiered.FormState) -> dict[str, Any]:
+    """The request form again, saying why it was refused (a 429 page; never routed)."""
+    return {"form": form}
+
+
+@tiered.view("accounts/password_reset_gone.html", block="reset_gone", status=410, json=False)
+async def _reset_link_gone(request: Request) -> Page:
+    """The page of a link that cannot be used, with the way to a new one (never routed)."""
+    return Page()
+
+
+async def _reset_context(request: Request) -> dict[str, Any]:
+    """The new-password page's data, for the form shown again."""
+    found = await password_reset.usable(_database(request), str(request.path_params["token"]))
+    if found is None:
+        return {"action": request.url.path}
+    reset, user = found
+    return ResetPage(
+        email=user.email, expires_at=aware(reset.expires_at), action=request.url.path
+    ).__dict__
+
+
+@router.get("/password-reset")
+@tiered.view("accounts/password_reset_request.html", block="reset_request_form", json=False)
+async def password_reset_page(viewer: OptionalUser) -> Page:
+    """The form that asks for a link (``viewer``: for the header, logged in or not)."""
+    return Page()
+
+
+@router.post(
+    "/password-reset",
+    status_code=202,
+    response_model=None,
+    responses={202: {"model": ResetRequested, "description": "The answer, whatever the email."}},
+)
+@tiered.form(
+    ResetRequestForm,
+    template="accounts/password_reset_request.html",
+    block="reset_request_form",
+    success_block="reset_request_form",
+    labels=LABELS,
+)
+async def request_password_reset(
+    data: ResetRequestForm, viewer: OptionalUser, request: Request
+) -> Done[None] | Response:
+    """Mail a link to choose a new password, when the email has an account.
+
+    The answer is the same either way, and as fast: the lookup and the mail happen after it
+    (:func:`~taskboard.accounts.password_reset.send_password_reset`). Every request counts
+    towards the limits per address and per email; past them the answer is 429 with
+    ``Retry-After`` (the form again, for a browser).
+    """
+    email = service.valid_email(data.email)
+    limiter, address = login_limiter(request.app), _address(request)
+    try:
+        await limiter.check_reset(email, address)
+    except tiered.TooManyRequests as exc:
+        if _representation(request) != "page":
+            raise  # a problem: in #flash for an enhanced page, a document for JSON
+        form = tiered.FormState(values={"email": data.email}).with_error(
+            exc.detail or exc.title, exc.code
+        )
+        response: Response = await _reset_refused(request=request, form=form)
+        response.headers.update(exc.headers)
+        return response
+    await limiter.reset_requested(email, address)
+    await password_reset.send_password_reset(request.app, email, _public_origin(request))
+    sent = _reset_sent(request)
+    if _representation(request) == "json":
+        settings: Settings = request.app.state.settings
+        body = ResetRequested(detail=sent, expires_in=settings.password_reset_max_age)
+        return JSONResponse(body.model_dump(), status_code=202, headers={"Vary": "Accept"})
+    return Done("/password-reset", flash=sent)
+
+
+@router.get("/password-reset/{token}", response_model=None)
+@tiered.view("accounts/password_reset.html", block="reset_form", json=False)
+async def new_password_page(
+    token: str, viewer: OptionalUser, request: Request
+) -> ResetPage | Response:
+    """The form for a new password, or (410) the page saying the link cannot be used
+    (``viewer``: for the header)."""
+    found = await password_reset.usable(_database(request), token)
+    if found is None:
+        gone: Response = await _reset_link_gone(request=request)
+        return gone
+    reset, user = found
+    return ResetPage(email=user.email, expires_at=aware(reset.expires_at), action=request.url.path)
+
+
+@router.post("/password-reset/{token}")
+@tiered.form(
+    NewPasswordForm,
+    template="accounts/password_reset.html",
+    block="reset_form",
+    context=_reset_context,
+    labels=RESET_LABELS,
+)
+async def reset_password(
+    token: str, data: NewPasswordForm, viewer: OptionalUser, request: Request
+) -> Done[UserOut]:
+    """Set the password the link's user chose, once, and log them in; their other sessions end
+    and their API tokens are revoked. A link that cannot be used is a 410 problem (a browser is
+    sent to the link's page, which says so)."""
+    try:
+        user = await password_reset.reset_password(_database(request), token, data.password)
+    except password_reset.ResetLinkGone as exc:
+        raise password_reset.ResetLinkGone(exc.detail, location=request.url.path) from None
+    _start_session(request, user)
+    return Done(HOME, data=UserOut(id=user.id, email=user.email), flash=RESET_DONE)
 
 
 @router.get("/settings")

@@ -7,6 +7,7 @@ from sqlalchemy import create_engine, pool
 
 import taskboard.accounts.models
 import taskboard.admin.models
+import taskboard.jobs.models
 import taskboard.tasks.models  # noqa: F401  (registers the tables on Base.metadata)
 from taskboard.db import Base
 

@@ -10,6 +10,9 @@
 ``DATABASE_URL``                  PostgreSQL (default ``postgresql://postgres@127.0.0.1:5432/
                                   taskboard``), created when it does not exist
 ``REDIS_URL``                     default ``redis://127.0.0.1:6379/0``
+``BROKER_URL``                    the job queue's broker (default: ``REDIS_URL``; RabbitMQ's
+                                  ``amqp://…`` works too)
+``STACK_WORKERS``                 how many job workers (default 2; 0 runs none)
 ``SECRET_KEY``                    shared by every instance; default: one generated once into
                                   the state directory
 ``TASKBOARD_DATA``                the data directory (default ``var/``); the stack's state is in
@@ -36,6 +39,7 @@ from tiered import ImproperlyConfigured
 
 DEFAULT_PORT = 8443
 DEFAULT_INSTANCES = 2
+DEFAULT_WORKERS = 2
 DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/taskboard"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 HOST = "127.0.0.1"
@@ -82,6 +86,9 @@ class StatePaths:
     def logs(self) -> Path:
         return self.root / "logs"
 
+    def worker_log(self, slot: int) -> Path:
+        return self.logs / f"worker-{slot}.log"
+
     def instance_log(self, slot: int) -> Path:
         return self.logs / f"instance-{slot}.log"
 
@@ -100,6 +107,9 @@ class StackConfig:
     redis_url: str
     secret_key: str
     state: StatePaths
+    workers: int = DEFAULT_WORKERS
+    broker_url: str = ""
+    """The job queue's broker; empty: ``redis_url``."""
     nginx_template: Path = NGINX_TEMPLATE
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -161,6 +171,8 @@ class StackConfig:
             redis_url=env.get("REDIS_URL", "").strip() or DEFAULT_REDIS_URL,
             secret_key=secret or stored_secret(state.root),
             state=state,
+            workers=_whole(env, "STACK_WORKERS", DEFAULT_WORKERS),
+            broker_url=env.get("BROKER_URL", "").strip(),
             nginx_template=template.resolve(),
             tls_cert=Path(cert).resolve() if cert else None,
             tls_key=Path(key).resolve() if key else None,

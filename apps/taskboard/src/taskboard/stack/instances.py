@@ -74,6 +74,7 @@ class Instance:
             "1",
             "--server",
             "granian",
+            "--no-worker",  # the stack runs the job workers itself
         ]
         with log.open("ab") as out:
             out.write(f"--- instance {slot} on {HOST}:{port}, {time.ctime()}\n".encode())
@@ -158,3 +159,57 @@ async def probe(port: int, path: str, *, tls: bool = False) -> int | None:
         return None
     parts = status_line.split()
     return int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else None
+
+
+@dataclass(eq=False)
+class JobWorker:
+    """One job worker: ``taskboard worker``, a process group of its own like an instance."""
+
+    slot: int
+    process: asyncio.subprocess.Process
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def running(self) -> bool:
+        return self.process.returncode is None
+
+    @classmethod
+    async def start(
+        cls, slot: int, environ: Mapping[str, str], log: Path, preexec: Preexec = None
+    ) -> JobWorker:
+        with log.open("ab") as out:
+            out.write(f"--- job worker {slot}, {time.ctime()}\n".encode())
+            out.flush()
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "taskboard.cli",
+                "worker",
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+                env=dict(environ),
+                start_new_session=True,
+                preexec_fn=preexec,
+            )
+        return cls(slot=slot, process=process)
+
+    async def stop(self) -> int | None:
+        """``SIGTERM`` (Celery's warm shutdown: the job in hand finishes), then ``SIGKILL`` to
+        the group after :data:`STOP_TIMEOUT` (the job's message goes back to the queue)."""
+        if self.running:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.process.wait(), STOP_TIMEOUT)
+            except TimeoutError:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.pid, signal.SIGKILL)
+                await self.process.wait()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.pid, signal.SIGKILL)
+        return self.process.returncode

@@ -34,7 +34,7 @@ from typing import Any
 from taskboard.settings import shown_url
 from taskboard.stack import backends
 from taskboard.stack.config import HOST, PROXY_ADDRESS, StackConfig, current_user
-from taskboard.stack.instances import Instance, Preexec, free_port, probe
+from taskboard.stack.instances import Instance, JobWorker, Preexec, free_port, probe
 from taskboard.stack.nginx import Nginx, render
 from taskboard.stack.tls import Certificate, local_certificate
 from tiered import ImproperlyConfigured
@@ -66,6 +66,7 @@ class Stack:
         self.config = config
         self.state = config.state
         self.slots: list[Instance] = []
+        self.workers: list[JobWorker] = []
         self.owned: set[Instance] = set()
         """Every instance process started and not yet seen to exit: current, new and retiring."""
         self.rolls = 0
@@ -126,6 +127,9 @@ class Stack:
         )
         if self._stopping.is_set():
             return False
+        self.workers = [await self._start_worker(slot) for slot in range(config.workers)]
+        if self.workers:
+            log.info("Job workers: %s.", ", ".join(f"{w.slot} (pid {w.pid})" for w in self.workers))
         await self._start_nginx()
         self._write_state()
         return not self._stopping.is_set()
@@ -144,6 +148,10 @@ class Stack:
         await self.nginx.stop()
         codes = await asyncio.gather(*(instance.stop() for instance in list(self.owned)))
         log.info("Stopped nginx and %d instance processes (exit codes %s).", len(codes), codes)
+        # The workers last: a job the instances queued while draining still gets taken.
+        worker_codes = await asyncio.gather(*(worker.stop() for worker in list(self.workers)))
+        if worker_codes:
+            log.info("Stopped %d job workers (exit codes %s).", len(worker_codes), worker_codes)
         self.state.state_file.unlink(missing_ok=True)
         with contextlib.suppress(OSError):
             if self.state.pid_file.read_text().strip() == str(os.getpid()):
@@ -161,6 +169,7 @@ class Stack:
             # Only nginx connects from this address (proxy_bind): trust its X-Forwarded-*.
             FORWARDED_ALLOW_IPS=PROXY_ADDRESS,
             TASKBOARD_INSTANCES=str(config.instances),
+            BROKER_URL=config.broker_url or config.redis_url,
             PYTHONUNBUFFERED="1",  # the instance's log file is current, not 8 KiB behind
         )
         return environ
@@ -172,6 +181,37 @@ class Stack:
         self.owned.add(instance)
         self._spawn(self._watch_instance(instance))
         return instance
+
+    async def _start_worker(self, slot: int) -> JobWorker:
+        worker = await JobWorker.start(
+            slot, self._environ, self.state.worker_log(slot), self._preexec
+        )
+        self._spawn(self._watch_worker(worker))
+        return worker
+
+    async def _watch_worker(self, worker: JobWorker) -> None:
+        """A worker that exits is replaced (after 2 s, so one that cannot start does not spin);
+        its job, if it held one, runs again (taskboard.jobs)."""
+        code = await worker.process.wait()
+        if self._stopping.is_set() or self.workers[worker.slot] is not worker:
+            return
+        log.warning(
+            "Job worker %d (pid %d) exited with code %s; see %s. Replacing it.",
+            worker.slot,
+            worker.pid,
+            code,
+            self.state.worker_log(worker.slot),
+        )
+        await asyncio.sleep(2.0)
+        if not self._stopping.is_set():
+            self.workers[worker.slot] = await self._start_worker(worker.slot)
+            self._write_state()
+
+    async def _roll_workers(self) -> None:
+        """Each worker in turn: the new one starts, then the old one finishes its job and exits."""
+        for slot, old in enumerate(list(self.workers)):
+            self.workers[slot] = await self._start_worker(slot)
+            await old.stop()
 
     async def _watch_instance(self, instance: Instance) -> None:
         code = await instance.process.wait()
@@ -257,9 +297,15 @@ class Stack:
                         "Roll stopped at instance %d, which keeps its old process: %s", slot, exc
                     )
                     return
+            await self._roll_workers()
             self.rolls += 1
             self._write_state()
-            log.info("Rolled %d instances in %.1f s.", len(self.slots), time.monotonic() - began)
+            log.info(
+                "Rolled %d instances and %d job workers in %.1f s.",
+                len(self.slots),
+                len(self.workers),
+                time.monotonic() - began,
+            )
             if not self._roll_again:
                 return
             self._roll_again = False
@@ -374,6 +420,10 @@ class Stack:
                     "log": str(self.state.instance_log(instance.slot)),
                 }
                 for instance in self.slots
+            ],
+            "workers": [
+                {"slot": w.slot, "pid": w.pid, "log": str(self.state.worker_log(w.slot))}
+                for w in self.workers
             ],
             "rolls": self.rolls,
         }
