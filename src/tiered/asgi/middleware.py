@@ -319,6 +319,14 @@ class TieredMiddleware:
             else:
                 csp = self._csp_data
             raw_headers.append((b"content-security-policy", csp))
+        if b"cache-control" not in present:
+            # A response that says nothing about caching is not to be kept: pages show one
+            # person's data (a new API token, once), carry CSRF tokens, and change in place, so
+            # a shared cache, the back button or a text browser's cache must not show them
+            # again. One with an ETag may be kept by the client alone, and checked each time.
+            raw_headers.append(
+                (b"cache-control", b"private, no-cache" if b"etag" in present else b"no-store")
+            )
         if scope["scheme"] == "https" and b"strict-transport-security" not in present:
             raw_headers.append(
                 (b"strict-transport-security", b"max-age=63072000; includeSubDomains")

@@ -172,3 +172,26 @@ async def test_a_body_that_arrives_too_slowly_is_a_408_that_closes_the_connectio
 def test_the_body_timeout_must_be_positive() -> None:
     with pytest.raises(ImproperlyConfigured, match="body_timeout_seconds is 0"):
         TieredSettings(debug=True, body_timeout_seconds=0)
+
+
+def test_a_path_with_a_limit_of_its_own_takes_a_larger_body(tmp_path: Path) -> None:
+    app = build_notes_app(
+        tmp_path, TieredSettings(debug=True, max_body_bytes=LIMIT, body_limits={"/notes": 5000})
+    ).app
+    client = TestClient(app)
+
+    larger = client.post("/notes", json={"title": "x" * 2000}, headers=API)
+    too_large = client.post("/notes", json={"title": "x" * 6000}, headers=API)
+    elsewhere = client.post("/notes/1", json={"title": "x" * 2000}, headers=API)
+
+    assert larger.status_code != 413
+    assert too_large.status_code == 413
+    assert too_large.json()["detail"] == "The request body is larger than the limit of 5,000 bytes."
+    assert elsewhere.status_code == 413  # every other path keeps the default
+
+
+def test_a_body_limit_must_name_a_path_and_a_positive_size() -> None:
+    with pytest.raises(ImproperlyConfigured, match="body_limits"):
+        TieredSettings(debug=True, body_limits={"notes": 10})
+    with pytest.raises(ImproperlyConfigured, match="body_limits"):
+        TieredSettings(debug=True, body_limits={"/notes": 0})

@@ -129,3 +129,39 @@ def test_session_cookie_is_httponly_and_samesite_lax(notes_app: NotesApp) -> Non
     assert "; SameSite=Lax" in cookie
     assert "; Path=/" in cookie
     assert "; Secure" not in cookie  # plain http
+
+
+def test_pages_and_errors_are_not_kept_by_any_cache(notes_app: NotesApp) -> None:
+    client = TestClient(notes_app.app)
+
+    for response in (
+        client.get("/notes"),
+        client.get("/notes", headers={"HX-Request": "true"}),
+        client.get("/notes", headers={"Accept": "application/json"}),
+        client.get("/missing"),
+    ):
+        assert response.headers["cache-control"] == "no-store", response.request.url
+
+
+def test_a_response_that_says_how_to_cache_it_keeps_its_own_word(tmp_path: Path) -> None:
+    from fastapi import FastAPI
+    from starlette.responses import PlainTextResponse
+
+    import tiered
+
+    app = FastAPI()
+
+    @app.get("/public")
+    async def public() -> PlainTextResponse:
+        return PlainTextResponse("hi", headers={"Cache-Control": "public, max-age=60"})
+
+    @app.get("/tagged")
+    async def tagged() -> PlainTextResponse:
+        return PlainTextResponse("hi", headers={"ETag": '"1"'})
+
+    tiered.install(app, TieredSettings(debug=True))
+    client = TestClient(app)
+
+    assert client.get("/public").headers["cache-control"] == "public, max-age=60"
+    # With an ETag, the client may keep it and check it each time (If-None-Match).
+    assert client.get("/tagged").headers["cache-control"] == "private, no-cache"
