@@ -70,15 +70,20 @@ bench-peers: $(VENV)/.synced ## Taskboard's list page against the same page buil
 bench-jobs: $(VENV)/.synced ## Jobs through a real worker on each broker here: a 10,000-row import, a 100,000-task export, jobs per second (~2 min; not in make bench)
 	$(BIN)/python -m bench.jobs
 
+.PHONY: bench-live
+bench-live: $(VENV)/.synced ## What 500 open live-update streams cost one process: list page req/s and p99, memory a stream, write-to-update latency (~1 min; not in make bench)
+	$(BIN)/python -m bench.live_load
+
 .PHONY: bench-topology
 bench-topology: $(VENV)/.synced ## Taskboard behind nginx (TLS) with 1 and 2 instances, against one direct, on PostgreSQL (~3 min; not in make bench)
 	$(BIN)/python -m bench.topology
 
-vendor: ## Re-vendor htmx from the npm registry and verify its pinned hash
+vendor: ## Re-vendor htmx and Swagger UI from the npm registry and verify their pinned hashes
 	$(BIN)/python scripts/vendor_htmx.py
+	$(BIN)/python scripts/vendor_swagger_ui.py
 
 .PHONY: screenshots
-screenshots: $(VENV)/.synced ## Key pages with JavaScript on and off as PNG in docs/screenshots/ (needs .ci/install-browser-tools)
+screenshots: $(VENV)/.synced ## Main screens at 375 and 1280 px, light and dark, JavaScript on and off, as PNG in docs/screenshots/ (needs .ci/install-browser-tools)
 	$(BIN)/python -m tests.browser.screenshots docs/screenshots
 
 clean:

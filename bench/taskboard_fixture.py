@@ -316,6 +316,7 @@ def serve(
         str(workers),
         "--server",
         server,
+        "--no-worker",  # no jobs here: a job worker would only share the cores
     ]
     log_path = database.data_dir / f"serve-{server}-{workers}-{port}.log"
     with log_path.open("wb") as log:
