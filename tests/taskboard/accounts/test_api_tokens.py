@@ -35,7 +35,7 @@ def test_credentials_buy_a_token_without_csrf_or_cookies(
     )
 
     assert response.status_code == 201
-    assert response.headers["content-type"] == "application/json"
+    assert response.headers["content-type"] == "application/json; version=1"
     assert "set-cookie" not in response.headers
     body = response.json()
     token = body["token"]

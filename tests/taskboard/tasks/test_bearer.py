@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from starlette.testclient import TestClient
 
-from tests.taskboard.conftest import Account
+from tests.taskboard.conftest import Account, log_in
 from tests.taskboard.tasks.support import JSON, make_tasks, stored
 
 
@@ -69,3 +69,18 @@ def test_a_bearer_client_cannot_touch_another_users_task(
     assert response.status_code == 404
     assert response.json()["code"] == "task-not-found"
     assert stored(client, bob)[0]["title"] == "Bob's"
+
+
+def test_the_json_api_has_one_version_and_refuses_any_other(
+    client: TestClient, alice: Account
+) -> None:
+    log_in(client, alice)
+
+    current = client.get("/tasks", headers={"Accept": "application/json; version=1"})
+    unknown = client.get("/tasks", headers={"Accept": "application/json; version=99"})
+
+    assert current.status_code == 200
+    assert current.headers["content-type"] == "application/json; version=1"
+    assert unknown.status_code == 406
+    assert unknown.headers["content-type"] == "application/problem+json"
+    assert "version=1" in unknown.json()["detail"]

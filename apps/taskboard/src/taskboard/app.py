@@ -117,6 +117,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             static_dirs=(str(PACKAGE / "static"),),
             trusted_proxies=settings.trusted_proxies,
             trusted_origins=settings.trusted_origins,
+            # One version of the JSON API so far: a client that asks for another (version=2)
+            # is told 406 rather than served a shape it did not ask for.
+            json_versions=tiered.JsonVersions((tiered.ApiVersion("1"),), current="1"),
             # An import's file, and the form around it (a few kilobytes).
             body_limits={"/tasks/import": transfer.IMPORT_MAX_BYTES + 65_536},
         ),
