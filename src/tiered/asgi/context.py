@@ -14,6 +14,8 @@ from tiered.core.errors import ImproperlyConfigured
 from tiered.core.negotiation import Representation
 
 if TYPE_CHECKING:
+    from starlette.datastructures import FormData
+
     from tiered.asgi.runtime import Runtime
 
 SCOPE_KEY = "tiered"
@@ -38,6 +40,7 @@ class RequestContext:
         "csrf_secret_is_new",
         "flag_context",
         "flag_values",
+        "form",
         "headers",
         "representation",
         "request_id",
@@ -69,6 +72,9 @@ class RequestContext:
         """What tiered sent: set where a page, fragment, JSON or problem is rendered, so
         telemetry counts what the client got; ``None`` for a response the app built itself."""
         self.csrf_failure: str | None = None
+        self.form: FormData | None = None
+        """The form body, when the CSRF check had to read it for its token: parsed once, here,
+        and used again by the form view; closed (its uploads deleted) after the response."""
         self.csrf_secret: str | None = None
         self.csrf_secret_is_new = False
         self.flag_values: dict[str, bool] | None = None

@@ -26,7 +26,6 @@ import random
 import re
 import traceback
 from collections.abc import Awaitable, Callable
-from urllib.parse import parse_qsl
 
 from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
@@ -248,6 +247,9 @@ class TieredMiddleware:
                 Request(scope, receive), ctx, InternalError(), debug_text=debug_text
             )
             await response(scope, receive, send_wrapper)
+        finally:
+            if ctx.form is not None:
+                await ctx.form.close()  # an upload's temporary file goes with the request
 
     def _timed(self, receive: Receive) -> Receive:
         """``receive``, until the body is complete within ``body_timeout_seconds`` of now."""
@@ -287,7 +289,7 @@ class TieredMiddleware:
             if content_type in _FORM_TYPES:
                 body = await _read_body(receive, max_body, functools.partial(_too_large, max_body))
                 receive = _replay(body, receive)
-                token = await _form_field(scope, body, content_type, CSRF_FIELD)
+                token = await _form_field(scope, body, ctx, CSRF_FIELD)
         reason = self.runtime.csrf.verify(ctx.csrf_secret, token)
         if reason is None or self.runtime.exempts_csrf(scope):
             return None, receive
@@ -445,18 +447,14 @@ def _limited(receive: Receive, limit: int) -> Receive:
     return limited_receive
 
 
-async def _form_field(scope: Scope, body: bytes, content_type: str, name: str) -> str | None:
-    if content_type == "application/x-www-form-urlencoded":
-        for key, value in parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True):
-            if key == name:
-                return value
-        return None
+async def _form_field(scope: Scope, body: bytes, ctx: RequestContext, name: str) -> str | None:
+    """Field ``name`` of the form ``body``, parsed once: the parsed form is kept on ``ctx`` for
+    the form view (which would otherwise parse the same body again) and closed after the
+    response."""
     form = await read_form(Request(scope, _replay(body)))
-    try:
-        field = form.get(name)
-        return field if isinstance(field, str) else None
-    finally:
-        await form.close()
+    ctx.form = form
+    field = form.get(name)
+    return field if isinstance(field, str) else None
 
 
 async def read_form(request: Request) -> FormData:

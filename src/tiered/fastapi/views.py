@@ -353,7 +353,9 @@ async def _parse_body(request: Request) -> dict[str, Any]:
     content_type = request.headers.get("content-type", "")
     media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type in _FORM_CONTENT_TYPES:
-        form_data = await read_form(request)
+        # Read already when the CSRF check needed its token from the body: not parsed twice.
+        parsed = context_of(request).form
+        form_data = parsed if parsed is not None else await read_form(request)
         data: dict[str, Any] = {}
         for key in form_data:
             values = [
