@@ -25,6 +25,7 @@ from tiered.asgi.runtime import Runtime, safe_next
 from tiered.asgi.sessions import SessionStore
 from tiered.core.capabilities import CHOICE_COOKIE
 from tiered.core.errors import BadRequest, HTTPProblem, NotFound
+from tiered.fastapi.docs import install_docs
 from tiered.fastapi.lean import bypass, direct_endpoint, expand
 from tiered.fastapi.openapi import install_openapi
 from tiered.flags.runtime import Flags
@@ -84,6 +85,7 @@ def install(
     if isinstance(app, FastAPI):
         app.add_exception_handler(RequestValidationError, on_request_validation)
         install_openapi(app)
+        install_docs(app, runtime.static)
     dispatch = DirectDispatch(app.router, direct_endpoint, expand=expand, bypass=bypass)
     app.add_middleware(TieredMiddleware, runtime=runtime, dispatch=dispatch)
     # Outermost, so it times tiered's work too; the one place each request is recorded.
