@@ -1,31 +1,62 @@
-"""``make screenshots``: Taskboard's key pages with JavaScript on and off, as PNG files.
+"""``make screenshots``: Taskboard's main screens as PNG files, at a phone's and a desktop's width.
 
     python -m tests.browser.screenshots [docs/screenshots]
 
-Serves Taskboard on a temporary database, signs up a demo user in Debian's Chromium, adds a few
-tasks through the JSON API and photographs each page in each mode (``<page>-js.png``,
-``<page>-no-js.png``).
+Serves Taskboard on a temporary database and goes through it in Debian's Chromium as a new user
+does: the home and log-in pages, a sign-up refused, the empty list, the list with tasks, a task, its
+edit form refused, a task that does not exist, and (the user made an admin) the flags page. Each
+screen is shot at 375 and 1280 px wide, in the light and the dark colour scheme with JavaScript on,
+and in the light scheme with JavaScript off: ``<screen>-<width>-<scheme>[-no-js].png``.
 """
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import sys
 import tempfile
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from tests.browser.live_server import PASSWORD, serve_taskboard
+from tests.browser.live_server import PASSWORD, LiveServer, serve_taskboard
 from tests.browser.tools import INSTALL_HINT, find_tools
 
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
+
 EMAIL = "demo@example.org"
-TASKS = ["Water the plants", "Call the plumber about the leak", "Buy milk", "Book the dentist"]
-PAGES = {
-    "signup-error": None,  # filled in by the journey below
-    "tasks": "/tasks",
-    "search": "/tasks?q=the",
-    "task": "/tasks/2",
-    "delete-confirm": "/tasks/3/delete",
-}
-MODES = {"js": True, "no-js": False}
+TASKS = [  # (title, notes, due_on, done), added oldest first: the list shows them newest first
+    ("Book the dentist", "", "", True),
+    ("Water the plants", "The ferns on the balcony need the most.", "", False),
+    ("Renew the car insurance", "", "2030-05-01", False),
+    ("Call the plumber about the leak", "The kitchen sink drips at night.", "2030-04-12", False),
+    ("Buy milk", "Two litres, semi-skimmed", "", False),
+]
+WIDTHS = (375, 1280)
+HEIGHT = 800
+
+
+@dataclass(frozen=True)
+class Mode:
+    scheme: str
+    javascript: bool
+    screens: tuple[str, ...] | None = None
+    """Only these screens (``None``: all)."""
+
+    @property
+    def suffix(self) -> str:
+        return self.scheme + ("" if self.javascript else "-no-js")
+
+
+NO_JS_SCREENS = ("login", "signup-error", "empty-state", "list", "task", "edit-error", "error-404")
+MODES = (
+    Mode("light", javascript=True),
+    Mode("dark", javascript=True),
+    Mode("light", javascript=False, screens=NO_JS_SCREENS),
+)
 
 
 def main(argv: list[str]) -> int:
@@ -37,52 +68,121 @@ def main(argv: list[str]) -> int:
     from playwright.sync_api import sync_playwright
 
     out.mkdir(parents=True, exist_ok=True)
+    shot: list[str] = []
     with (
         tempfile.TemporaryDirectory() as data,
         serve_taskboard(Path(data)) as server,
         sync_playwright() as playwright,
     ):
         browser = playwright.chromium.launch(executable_path=tools.chromium)
-        for mode, javascript in MODES.items():
-            context = browser.new_context(
-                base_url=server.url, viewport={"width": 1000, "height": 760}, locale="en-US"
-            )
-            page = context.new_page()
-            if not javascript:
-                cdp = context.new_cdp_session(page)
-                cdp.send("Emulation.setScriptExecutionDisabled", {"value": True})
-            email = f"{mode}-{EMAIL}"
-            page.goto("/signup")
-            page.get_by_label("Email").fill(email)
-            page.get_by_label("Password").fill("short")
-            page.get_by_role("button", name="Create account").click()
-            page.locator("#error-summary").wait_for()
-            shoot(page, out / f"signup-error-{mode}.png")
-            page.get_by_label("Password").fill(PASSWORD)
-            page.get_by_role("button", name="Create account").click()
-            page.get_by_role("heading", name="Your tasks", level=1).wait_for()
-            server.seed_tasks(email, PASSWORD, TASKS)
-            first = server.task_id(email, TASKS[0])
-            for name, path in PAGES.items():
-                if path is None:
-                    continue
-                path = path.replace("/tasks/2", f"/tasks/{first + 1}")
-                path = path.replace("/tasks/3", f"/tasks/{first + 2}")
-                page.goto(path)
-                page.locator("main h1").wait_for()
-                shoot(page, out / f"{name}-{mode}.png")
-            context.close()
+        for number, mode in enumerate(MODES):
+            shot += Tour(browser, server, mode, out, f"{number}-{EMAIL}").run()
         browser.close()
-    print(f"Screenshots in {out}/: " + ", ".join(f"{n}-{m}.png" for n in PAGES for m in MODES))
+    print(f"{len(shot)} screenshots in {out}/")
     return 0
 
 
-def shoot(page: object, path: Path) -> None:
-    from playwright.sync_api import Page
+@dataclass
+class Tour:
+    browser: Browser
+    server: LiveServer
+    mode: Mode
+    out: Path
+    email: str
 
-    assert isinstance(page, Page)
-    page.wait_for_load_state("load")
-    page.screenshot(path=str(path), full_page=True)
+    def run(self) -> list[str]:
+        context = self.browser.new_context(
+            base_url=self.server.url,
+            viewport={"width": WIDTHS[-1], "height": HEIGHT},
+            locale="en-US",
+            color_scheme="dark" if self.mode.scheme == "dark" else "light",
+            java_script_enabled=self.mode.javascript,
+        )
+        self.page = page = context.new_page()
+        self.files: list[str] = []
+        try:
+            page.goto("/")
+            self.shoot("home")
+            page.goto("/login")
+            self.shoot("login")
+            page.goto("/signup")
+            page.get_by_label("Email").fill(self.email)
+            page.get_by_label("Password").fill("short")
+            page.get_by_role("button", name="Create account").click()
+            page.locator("#error-summary").wait_for()
+            self.shoot("signup-error")
+            page.get_by_label("Password").fill(PASSWORD)
+            page.get_by_role("button", name="Create account").click()
+            page.get_by_role("heading", name="Your tasks", level=1).wait_for()
+            self.shoot("empty-state")
+
+            first = self.seed()
+            page.goto("/tasks")
+            self.wait_for_page()
+            self.shoot("list")
+            page.goto(f"/tasks/{first + 3}")
+            self.wait_for_page()
+            self.shoot("task")
+            page.get_by_role("textbox", name="Title", exact=True).fill(" ")
+            page.get_by_role("button", name="Save changes").click()
+            page.locator("#error-summary").wait_for()
+            self.shoot("edit-error")
+            page.goto("/tasks/999999")
+            self.wait_for_page()
+            self.shoot("error-404")
+            page.goto("/admin/flags")
+            self.wait_for_page()
+            self.shoot("flags", full_page=False)
+        finally:
+            context.close()
+        return self.files
+
+    def seed(self) -> int:
+        """The tour's tasks, through the JSON API; the user made an admin. The first task's id."""
+        login = {"email": self.email, "password": PASSWORD}
+        token = str(self._api("POST", "/api/tokens", login)["token"])
+        ids = []
+        for title, notes, due_on, done in TASKS:
+            body = {"title": title, "notes": notes, **({"due_on": due_on} if due_on else {})}
+            task = self._api("POST", "/tasks", body, token)
+            ids.append(int(str(task["id"])))
+            if done:
+                self._api("PATCH", f"/tasks/{task['id']}", {"done": True}, token)
+        with sqlite3.connect(self.server.database) as db:
+            db.execute("UPDATE users SET is_admin = 1 WHERE email = ?", (self.email,))
+        return ids[0]
+
+    def _api(
+        self, method: str, path: str, body: Mapping[str, object], token: str | None = None
+    ) -> dict[str, object]:
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        request = urllib.request.Request(  # noqa: S310 (our own http://127.0.0.1 URL)
+            self.server.url + path, data=json.dumps(body).encode(), headers=headers, method=method
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
+            answer: dict[str, object] = json.loads(response.read() or b"{}")
+        return answer
+
+    def wait_for_page(self) -> None:
+        self.page.locator("main h1").wait_for()
+
+    def shoot(self, screen: str, *, full_page: bool = True) -> None:
+        if self.mode.screens is not None and screen not in self.mode.screens:
+            return
+        if screen == "flags" and not self.mode.javascript:
+            return
+        page = self.page
+        page.wait_for_load_state("load")
+        for width in WIDTHS:
+            if screen == "flags" and width != WIDTHS[-1]:
+                continue
+            page.set_viewport_size({"width": width, "height": HEIGHT})
+            name = f"{screen}-{width}-{self.mode.suffix}.png"
+            page.screenshot(path=str(self.out / name), full_page=full_page, animations="disabled")
+            self.files.append(name)
+        page.set_viewport_size({"width": WIDTHS[-1], "height": HEIGHT})
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from jinja2 import (
     FileSystemLoader,
     PackageLoader,
     Template,
+    TemplateNotFound,
     pass_context,
 )
 from jinja2.runtime import BlockReference, Context, Undefined
@@ -36,6 +37,9 @@ from tiered.asgi.static import StaticAssets
 from tiered.flags.runtime import flag
 
 IDEMPOTENCY_FIELD = "idempotency_key"
+APP_LAYOUT = "tiered/app_layout.html"
+"""An app's layout for tiered's own pages (the error page): when the app has it, those pages get
+the app's header and navigation instead of tiered's bare layout."""
 
 
 def _ctx(context: Context) -> RequestContext:
@@ -141,6 +145,17 @@ class _BlockContext(Context):
         return Context.super(self, name, current)
 
 
+def _first_template(environment: Environment, *names: str) -> str:
+    """The first of ``names`` the loader finds (the last one must exist)."""
+    for name in names[:-1]:
+        try:
+            environment.loader.get_source(environment, name)  # type: ignore[union-attr]
+        except TemplateNotFound:
+            continue
+        return name
+    return names[-1]
+
+
 class Renderer:
     """The app's Jinja environment with tiered's templates and globals."""
 
@@ -172,6 +187,9 @@ class Renderer:
             static_integrity=static.integrity,
             version_switch_url=_version_switch_url,
             flag=_flag,
+        )
+        self.environment.globals["error_layout"] = _first_template(
+            self.environment, APP_LAYOUT, "tiered/layout.html"
         )
         # The macros read no context, so one module serves every render (an import per render
         # `with context` cost ~200 µs a page).

@@ -61,7 +61,7 @@ def test_creating_a_task_stores_it_and_says_so(
         # The form is empty again and has the focus, ready for the next task.
         assert (
             '<input id="field-title" name="title" type="text" value="" required '
-            'aria-describedby="field-title-hint" maxlength="200" data-autofocus="">'
+            'maxlength="200" data-autofocus="">'
         ) in response.text
         assert (
             'data-hx-swap-oob="innerHTML"><p class="flash-success">Added the task “Buy milk”.'
