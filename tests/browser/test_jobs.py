@@ -22,6 +22,8 @@ from tests.browser.live_server import PASSWORD, LiveServer, job_worker, serve_ta
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
 
+    from tests.browser.audits import Audits
+
 ROWS = 10_000
 CSV = ("title,notes,due_on,done\n" + "".join(
     f"Imported task number {n:05d},Some notes for it,2030-01-01,false\n" for n in range(ROWS)
@@ -48,13 +50,30 @@ def _signed_up(browser: Browser, url: str, *, javascript: bool) -> Page:
     return page
 
 
+def _audit(audits: Audits, page: Page, state: str) -> None:
+    """axe now, and the HTML kept for the HTML checker (test_html_validity)."""
+    audits.axe(page, "jobs-chromium-js", state, None)
+    audits.keep_page(page, "jobs-chromium-js", state)
+
+
 def test_with_javascript_the_upload_advances_and_the_job_page_follows_the_job(
-    browser: Browser, server: tuple[LiveServer, Path]
+    browser: Browser, server: tuple[LiveServer, Path], audits: Audits
 ) -> None:
     live, data_dir = server
     page = _signed_up(browser, live.url, javascript=True)
     page.goto("/tasks/import")
     page.wait_for_function("() => document.readyState === 'complete' && !!window.htmx")
+    _audit(audits, page, "import")
+    page.goto("/tasks/export")
+    _audit(audits, page, "export")
+    page.goto("/tasks/import")
+    page.wait_for_function("() => document.readyState === 'complete' && !!window.htmx")
+    page.get_by_label("CSV file").set_input_files(
+        {"name": "bad.csv", "mimeType": "text/csv", "buffer": b"title,done\n,maybe\n"}
+    )
+    page.get_by_role("button", name="Import").click()
+    page.get_by_role("alert").get_by_text("Row 2, column done").wait_for()
+    _audit(audits, page, "import-error")
     cdp = page.context.new_cdp_session(page)
     cdp.send("Network.enable")
     cdp.send(
@@ -86,12 +105,16 @@ def test_with_javascript_the_upload_advances_and_the_job_page_follows_the_job(
     page.get_by_role("heading", name="Import of tasks", level=1).wait_for()
     page.get_by_role("status").filter(has_text="Waiting to start.").wait_for()
     page.evaluate("() => { window.stillTheSamePage = true; }")
+    _audit(audits, page, "job-waiting")
 
     with job_worker(data_dir):
         page.get_by_text(f"Done: {ROWS:,} tasks imported from “many.csv”.").wait_for()
 
     assert page.evaluate("() => window.stillTheSamePage === true")  # updated in place
     assert page.locator("[data-hx-trigger]").count() == 0  # and it stopped polling
+    _audit(audits, page, "job-done")
+    found = [v for v in audits.violations if v.profile == "jobs-chromium-js"]
+    assert found == [], [str(v) for v in found]
 
 
 def test_without_javascript_the_import_is_a_form_and_the_job_page_a_refresh_link(
