@@ -130,6 +130,9 @@ class Done(Generic[T]):
     flash_level: FlashLevel = "success"
     created: bool = False
     accepted: bool = False
+    then: str | None = None
+    """Where a browser goes instead of ``location``, which stays the JSON ``Location``: back to
+    the list a task was added from, say, while an API client is told where the new task is."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -673,6 +676,7 @@ async def _success(
         return html_response(
             request, ctx, negotiated, spec.success_template, spec.success_block, context, 200
         )
+    target = result.then or result.location
     if negotiated.representation == "fragment":
-        return Response(status_code=200, headers={"HX-Redirect": result.location})
-    return Response(status_code=303, headers={"Location": result.location})
+        return Response(status_code=200, headers={"HX-Redirect": target})
+    return Response(status_code=303, headers={"Location": target})

@@ -252,3 +252,39 @@ def test_form_keeps_values_html_escaped(notes_app: NotesApp) -> None:
     assert response.status_code == 422
     assert "<script>x</script>" not in response.text
     assert re.search(r'value="&#34;&gt;&lt;script&gt;x&lt;/script&gt;"', response.text)
+
+
+class Item(BaseModel):
+    name: str
+
+
+def test_done_then_sends_a_browser_elsewhere_while_json_gets_the_location(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "items.html").write_text(
+        "<!doctype html><title>Items</title>{% block form %}<form method=post>{{ form_guard() }}"
+        "</form>{% endblock %}",
+        encoding="utf-8",
+    )
+    app = FastAPI()
+    tiered.install(app, TieredSettings(debug=True), template_dirs=(str(tmp_path),))
+
+    @app.get("/items")
+    @tiered.view("items.html", block="form", json=False)
+    def items() -> None:
+        return None
+
+    @app.post("/items")
+    @tiered.form(Item, template="items.html", block="form")
+    def add(data: Item) -> Done[Item]:
+        return Done("/items/7", data=data, created=True, then="/items?sort=name")
+
+    client = TestClient(app)
+    token = hidden_value(client.get("/items").text, "csrf_token")
+    browser = client.post("/items", data={"csrf_token": token, "name": "a"}, follow_redirects=False)
+    enhanced = client.post("/items", data={"name": "a"}, headers={**HTMX, "X-CSRF-Token": token})
+    api = client.post("/items", json={"name": "a"}, headers=JSON)
+
+    assert (browser.status_code, browser.headers["location"]) == (303, "/items?sort=name")
+    assert enhanced.headers["hx-redirect"] == "/items?sort=name"
+    assert (api.status_code, api.headers["location"]) == (201, "/items/7")

@@ -331,7 +331,9 @@ async def task_changes(request: Request, user: CurrentUser) -> Response:
 async def create_task(
     user: Owner, db: DbSession, data: TaskForm, request: Request
 ) -> tiered.Done[TaskOut]:
-    """Add a task; a browser without script is taken to the new task's page."""
+    """Add a task. A browser without script goes back to the list it was working in (the form
+    carries the list's query string), where the flash says what was added; an API client gets
+    201 with the task's ``Location``."""
     task = await service.create_task(db, user.id, data.title, data.notes, data.due_on)
     await _announce(request, user.id, "task.created", task.id)
     return tiered.Done(
@@ -339,6 +341,7 @@ async def create_task(
         data=TaskOut.of(task),
         flash=f"Added the task “{task.title}”.",
         created=True,
+        then=_list_url(_lenient_state(request.query_params)),
     )
 
 
