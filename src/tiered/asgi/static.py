@@ -6,6 +6,11 @@ year, because a change to the file changes its URL. The plain name still works (
 use) for links that cannot know the hash. Subresource Integrity values (sha384) are computed from
 the same bytes.
 
+Text files (CSS, JavaScript, SVG, JSON, source maps) are sent compressed to a client that accepts
+it: brotli when the ``brotli`` package is installed and the client names ``br``, else gzip, each
+compressed once per process on first use and kept in memory (tiered's own files and an app's
+are small). A proxy in front may compress as well; it leaves a response that already is alone.
+
 Starlette's ``StaticFiles`` serves one directory by its real names; fingerprinting and several
 roots (tiered's own files and the app's) are what this module adds on top of its ``FileResponse``.
 """
@@ -13,7 +18,9 @@ roots (tiered's own files and the app's) are what this module adds on top of its
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
+import mimetypes
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -25,6 +32,40 @@ from tiered.core.errors import ImproperlyConfigured, NotFound
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "public, max-age=0, must-revalidate"
 _HASH_LENGTH = 10
+COMPRESSIBLE = frozenset({".css", ".js", ".mjs", ".svg", ".json", ".map", ".txt", ".html"})
+"""Suffixes of the files sent compressed when the client accepts it."""
+
+try:  # optional: brotli makes CSS and JavaScript ~15% smaller than gzip does
+    import brotli as _brotli
+except ImportError:  # pragma: no cover (installed with the dev dependencies)
+    _brotli = None
+
+
+def _encoding_for(accept_encoding: str) -> str | None:
+    """``br`` or ``gzip`` when ``Accept-Encoding`` allows it (a ``q=0`` refuses), else ``None``."""
+    allowed: set[str] = set()
+    for item in accept_encoding.lower().split(","):
+        name, _, params = item.strip().partition(";")
+        quality = params.strip().removeprefix("q=").strip() if "q=" in params else "1"
+        try:
+            accepted = float(quality) > 0
+        except ValueError:
+            accepted = False
+        if accepted:
+            allowed.add(name.strip())
+    if _brotli is not None and ("br" in allowed or "*" in allowed):
+        return "br"
+    if "gzip" in allowed or "*" in allowed:
+        return "gzip"
+    return None
+
+
+def _compress(content: bytes, encoding: str) -> bytes:
+    if encoding == "br":
+        assert _brotli is not None
+        compressed: bytes = _brotli.compress(content, quality=11)
+        return compressed
+    return gzip.compress(content, compresslevel=9, mtime=0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +91,8 @@ class StaticAssets:
 
     def __init__(self, directories: list[Path], prefix: str) -> None:
         self.prefix = prefix
+        self._compressed: dict[tuple[str, str], tuple[bytes, str]] = {}
+        """(logical name, encoding) → (the compressed bytes, their ETag)."""
         self._by_logical: dict[str, StaticFile] = {}
         self._by_url_path: dict[str, tuple[StaticFile, bool]] = {}
         for directory in directories:
@@ -106,8 +149,39 @@ class StaticAssets:
                 # Raised, not answered, so the error is negotiated like every other one.
                 raise NotFound(f"There is no static file {relative!r}.")
             entry, immutable = found
-            response = FileResponse(
-                entry.path,
-                headers={"Cache-Control": IMMUTABLE if immutable else REVALIDATE},
-            )
+            cache = IMMUTABLE if immutable else REVALIDATE
+            if entry.path.suffix.lower() in COMPRESSIBLE:
+                response = self._compressible(scope, entry, cache)
+            else:
+                response = FileResponse(entry.path, headers={"Cache-Control": cache})
         await response(scope, receive, send)
+
+    def _compressible(self, scope: Scope, entry: StaticFile, cache: str) -> Response:
+        """The file compressed for this client when it accepts it (and as it is otherwise),
+        with ``Vary: Accept-Encoding``; a matching ``If-None-Match`` is a 304."""
+        headers = {
+            name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]
+        }
+        encoding = _encoding_for(headers.get("accept-encoding", ""))
+        if encoding is None:
+            return FileResponse(
+                entry.path, headers={"Cache-Control": cache, "Vary": "Accept-Encoding"}
+            )
+        key = (entry.logical, encoding)
+        kept = self._compressed.get(key)
+        if kept is None:
+            body = _compress(entry.path.read_bytes(), encoding)
+            tag = f'"{hashlib.sha256(body).hexdigest()[:20]}-{encoding}"'
+            kept = self._compressed[key] = (body, tag)
+        body, tag = kept
+        common = {"Cache-Control": cache, "Vary": "Accept-Encoding", "ETag": tag}
+        if tag in headers.get("if-none-match", ""):
+            return Response(status_code=304, headers=common)
+        media_type, _ = mimetypes.guess_type(entry.path.name)
+        if media_type and (media_type.startswith("text/") or media_type.endswith("javascript")):
+            media_type += "; charset=utf-8"
+        return Response(
+            body,
+            media_type=media_type or "application/octet-stream",
+            headers={**common, "Content-Encoding": encoding},
+        )

@@ -112,3 +112,52 @@ def test_app_static_files_override_and_join_tiered_ones(tmp_path: Path) -> None:
     assert integrity == _sri(served.content)
     digest = hashlib.sha256(served.content).hexdigest()[:10]
     assert href == f"/static/app/site.{digest}.css"
+
+
+def _stylesheet_url(client: TestClient) -> str:
+    (href,) = re.findall(r'<link rel="stylesheet" href="([^"]+)">', client.get("/notes").text)
+    return str(href)
+
+
+def test_text_files_are_sent_compressed_to_clients_that_accept_it(notes_app: NotesApp) -> None:
+    import gzip
+
+    import brotli
+
+    client = TestClient(notes_app.app)
+    href = _stylesheet_url(client)
+    plain = client.get(href, headers={"Accept-Encoding": "identity"})
+    gzipped = client.get(href, headers={"Accept-Encoding": "gzip"})
+    best = client.get(href, headers={"Accept-Encoding": "gzip, br"})
+    refused = client.get(href, headers={"Accept-Encoding": "br;q=0, gzip;q=0"})
+
+    assert "content-encoding" not in plain.headers
+    assert "content-encoding" not in refused.headers
+    assert gzipped.headers["content-encoding"] == "gzip"
+    assert best.headers["content-encoding"] == "br"
+    for response in (plain, gzipped, best, refused):
+        assert response.headers["vary"] == "Accept-Encoding"
+        assert response.headers["cache-control"] == "public, max-age=31536000, immutable"
+        assert response.headers["content-type"].startswith("text/css")
+        assert response.content == plain.content  # the client decoded it: the same bytes
+    raw_gzip = gzip.compress(plain.content, compresslevel=9, mtime=0)
+    assert int(gzipped.headers["content-length"]) == len(raw_gzip)
+    assert int(best.headers["content-length"]) == len(brotli.compress(plain.content, quality=11))
+    assert int(best.headers["content-length"]) < int(gzipped.headers["content-length"])
+
+
+def test_a_compressed_file_answers_304_to_its_etag(notes_app: NotesApp) -> None:
+    client = TestClient(notes_app.app)
+    href = _stylesheet_url(client)
+    first = client.get(href, headers={"Accept-Encoding": "br"})
+
+    again = client.get(
+        href, headers={"Accept-Encoding": "br", "If-None-Match": first.headers["etag"]}
+    )
+    other = client.get(
+        href, headers={"Accept-Encoding": "gzip", "If-None-Match": first.headers["etag"]}
+    )
+
+    assert again.status_code == 304
+    assert other.status_code == 200  # another encoding is another representation
+    assert other.headers["etag"] != first.headers["etag"]
