@@ -118,4 +118,45 @@
       }
     }
   });
+
+  // 6. A request the person caused holds its form (or its element): a second click or submit
+  // sends nothing more until the answer comes, and after 300 ms without one the holder shows
+  // that it is waiting (aria-busy, and tiered.css's .tiered-busy indicator). Buttons are marked
+  // aria-disabled rather than disabled, so the one that has the keyboard focus keeps it.
+  const BUSY_AFTER_MS = 300;
+  const holds = new Map();
+  const holderOf = (el) => (el && (el.closest("form") || el)) || null;
+  const release = (ctx) => {
+    const hold = holds.get(ctx);
+    if (!hold) return;
+    holds.delete(ctx);
+    clearTimeout(hold.timer);
+    hold.holder.removeAttribute("aria-busy");
+    hold.holder.classList.remove("tiered-busy", "tiered-held");
+    for (const b of hold.buttons) b.removeAttribute("aria-disabled");
+  };
+  on("htmx:before:request", (e) => {
+    const ctx = e.detail.ctx;
+    const holder = byPerson(ctx) ? holderOf(ctx.sourceElement) : null;
+    if (!holder) return;
+    const buttons = [...holder.querySelectorAll("button, input[type=submit]")];
+    if (holder.matches("button, input[type=submit]")) buttons.push(holder);
+    holder.classList.add("tiered-held");
+    for (const b of buttons) b.setAttribute("aria-disabled", "true");
+    const timer = setTimeout(() => {
+      holder.setAttribute("aria-busy", "true");
+      holder.classList.add("tiered-busy");
+    }, BUSY_AFTER_MS);
+    holds.set(ctx, { holder, buttons, timer });
+  });
+  on("htmx:finally:request", (e) => release(e.detail.ctx));
+  for (const type of ["click", "submit"]) {
+    doc.addEventListener(type, (e) => {
+      const held = e.target instanceof Element && e.target.closest(".tiered-held");
+      if (held && (type === "submit" || e.target.closest("button, input[type=submit], a"))) {
+        e.preventDefault();
+        e.stopImmediatePropagation();
+      }
+    }, true);
+  }
 })();

@@ -1,0 +1,62 @@
+"""Feedback while a request takes a while, in real Chromium on a network with one-second round
+trips: the control that sent it is held (a second click sends nothing) and, after 300 ms, shows
+that it is waiting (aria-busy); the keyboard focus stays where it was; all of it ends with the
+answer."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+from uuid import uuid4
+
+from tests.browser.journeys import for_task
+from tests.browser.live_server import PASSWORD, LiveServer
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Request
+
+
+def test_a_slow_toggle_is_held_shown_as_waiting_and_sent_once(
+    browser: Browser, live_server: LiveServer
+) -> None:
+    context = browser.new_context(base_url=live_server.url)
+    page = context.new_page()
+    page.goto("/signup")
+    page.get_by_label("Email").fill(f"slow-{uuid4().hex[:8]}@example.org")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    page.get_by_role("heading", name="Your tasks", level=1).wait_for()
+    page.get_by_role("textbox", name="Title", exact=True).fill("Water the plants")
+    page.get_by_role("button", name="Add task").click()
+    page.locator(".task-title", has_text="Water the plants").wait_for()
+    page.wait_for_function("() => document.readyState === 'complete' && !!window.htmx")
+    toggles: list[Request] = []
+    page.on("request", lambda r: toggles.append(r) if r.url.endswith("/toggle") else None)
+    cdp = context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 1500, "downloadThroughput": -1, "uploadThroughput": -1},
+    )
+
+    button = page.get_by_role("button", name=for_task("Mark done", "Water the plants"))
+    button.focus()
+    page.keyboard.press("Enter")
+    form = page.locator("form.task-toggle").first
+    page.wait_for_function(
+        "() => document.querySelector('form.task-toggle')?.getAttribute('aria-busy') === 'true'",
+        timeout=1400,
+    )
+    assert form.get_attribute("class") is not None
+    assert "tiered-busy" in (form.get_attribute("class") or "")
+    held = page.evaluate("() => document.activeElement?.getAttribute('aria-disabled')")
+    focused = page.evaluate("() => document.activeElement?.textContent || ''")
+    page.keyboard.press("Enter")  # a second press while it waits
+    button.click(force=True)  # and a click
+    done = page.get_by_role("button", name=for_task("Mark not done", "Water the plants"))
+    done.wait_for(timeout=10_000)
+
+    assert held == "true"
+    assert "Mark done" in focused  # the focus stayed on the control
+    assert len(toggles) == 1  # sent once
+    assert page.locator("[aria-busy]").count() == 0  # and nothing waits any more
+    context.close()
