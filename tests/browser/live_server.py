@@ -68,6 +68,15 @@ class LiveServer:
         assert row is not None, f"{email} has no task {title!r}"
         return int(row[0])
 
+    def delete_task(self, email: str, title: str) -> None:
+        """Delete a user's task behind the browser's back (as another device would)."""
+        with sqlite3.connect(self.database) as db:
+            db.execute(
+                "DELETE FROM tasks WHERE title = ? AND owner_id = "
+                "(SELECT id FROM users WHERE email = ?)",
+                (title, email),
+            )
+
     def seed_tasks(self, email: str, password: str, titles: list[str]) -> None:
         """Add tasks for a user through the JSON API (a bearer token: no cookie, no CSRF)."""
         token = self._post("/api/tokens", {"email": email, "password": password}, None)["token"]

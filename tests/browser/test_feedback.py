@@ -60,3 +60,43 @@ def test_a_slow_toggle_is_held_shown_as_waiting_and_sent_once(
     assert len(toggles) == 1  # sent once
     assert page.locator("[aria-busy]").count() == 0  # and nothing waits any more
     context.close()
+
+
+def test_an_error_in_place_is_shown_beside_the_control_focused_and_replaced_not_stacked(
+    browser: Browser, live_server: LiveServer
+) -> None:
+    context = browser.new_context(base_url=live_server.url)
+    page = context.new_page()
+    email = f"gone-{uuid4().hex[:8]}@example.org"
+    page.goto("/signup")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    page.get_by_role("heading", name="Your tasks", level=1).wait_for()
+    for title in ("First task", "Second task"):
+        page.get_by_role("textbox", name="Title", exact=True).fill(title)
+        page.get_by_role("button", name="Add task").click()
+        page.locator(".task-title", has_text=title).wait_for()
+    page.wait_for_function("() => document.readyState === 'complete' && !!window.htmx")
+    # Both tasks are deleted elsewhere (another device) while this list still shows them.
+    page.route("**/tasks/live*", lambda route: route.abort())  # no live refresh to hide it
+    for title in ("First task", "Second task"):
+        live_server.delete_task(email, title)
+
+    page.get_by_role("button", name=for_task("Mark done", "First task")).click()
+    first = page.locator(".tiered-error-slot [role=alert]")
+    first.wait_for()
+    first_text = first.inner_text()
+    focused_first = page.evaluate(
+        "() => document.activeElement?.closest('.tiered-error-slot') !== null"
+    )
+    page.get_by_role("button", name=for_task("Mark done", "Second task")).click()
+    page.wait_for_function(
+        "() => document.querySelectorAll('.tiered-error-slot [role=alert]').length === 1 && "
+        "document.activeElement?.closest('li')?.textContent.includes('Second task')"
+    )
+
+    assert "Task not found" in first_text
+    assert focused_first
+    assert page.locator("#problem").count() <= 1  # no duplicate ids
+    context.close()

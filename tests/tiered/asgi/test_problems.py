@@ -32,7 +32,7 @@ def test_unknown_route_is_a_404_fragment_for_htmx(notes_app: NotesApp) -> None:
 
     assert response.status_code == 404
     assert response.text.startswith('<div class="problem" role="alert" id="problem"')
-    assert "<h2>Page not found</h2>" in response.text
+    assert '<h2><span class="visually-hidden">Error: </span>Page not found</h2>' in response.text
     assert "<html" not in response.text
 
 

@@ -549,6 +549,8 @@ def test_error_fragment_renders_alone_with_an_h2(env: Environment) -> None:
     elements = parse(html)
 
     assert elements[0].attrs["id"] == "problem"
-    assert [text(h) for h in find(elements, "h2")] == ["Page not found"]
+    assert [text(h) for h in find(elements, "h2")] == [
+        "Error: Page not found"
+    ]  # "Error:" for a screen reader, in place
     assert not find(elements, "main")
     assert not find(elements, "title")

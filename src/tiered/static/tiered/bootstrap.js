@@ -45,7 +45,19 @@
   // Event names assume htmx's default config.metaCharacter (":"); tiered never changes it.
   const on = (name, fn) => doc.addEventListener(name, fn);
   const flash = () => doc.getElementById("flash");
-  const problem = (text) => '<div class="problem" role="alert" id="problem"><p>' + text + "</p></div>";
+  const problem = (text) => '<div class="problem" role="alert" id="problem"><p><span class="visually-hidden">Error: </span>' + text + "</p></div>";
+  const holderOf = (el) => (el && (el.closest("form") || el)) || null;
+  const SLOT = "tiered-error-slot";
+  const errorSlotAfter = (holder) => {
+    if (!holder || !holder.isConnected || holder === doc.body) return null;
+    let slot = holder.nextElementSibling;
+    if (!slot || !slot.classList.contains(SLOT)) {
+      slot = doc.createElement("div");
+      slot.className = SLOT;
+      holder.after(slot);
+    }
+    return slot;
+  };
 
   // Only a click or submit by the person moves focus or reports a failure: never polling, load
   // triggers, htmx.ajax() or history restores (their events are synthetic or absent).
@@ -80,7 +92,9 @@
     const names = ctx.sourceElement ? ctx.sourceElement.getAttributeNames() : [];
     const region = flash();
     if (code === "422" || !region || names.some((n) => rules.includes(n.replace(/^data-/, "")))) return;
-    ctx.target = region;
+    // Where the person is looking: right after the form (or control) they used, replacing any
+    // earlier error there; #flash for the rest (polls, live refreshes).
+    ctx.target = byPerson(ctx) ? errorSlotAfter(holderOf(ctx.sourceElement)) || region : region;
     ctx.swap = "innerHTML ignoreTitle:true";
     ctx.push = ctx.replace = "false";
     ctx.select = "#problem";
@@ -109,6 +123,13 @@
   on("htmx:after:swap", (e) => {
     const ctx = e.detail.ctx;
     if (!byPerson(ctx)) return;
+    const slot = ctx.target instanceof Element && ctx.target.classList.contains(SLOT) ? ctx.target : null;
+    const shown = slot && slot.querySelector("#problem");
+    if (shown) {
+      shown.removeAttribute("id"); // #flash may hold the page's one #problem
+      shown.tabIndex = -1;
+      return focusOn(shown);
+    }
     const roots = (tasksOf.get(ctx) || []).flatMap((t) => contentOf.get(t) || [])
       .filter((n) => n.nodeType === 1 && n.isConnected);
     for (const sel of ["[data-autofocus]", "#error-summary"]) {
@@ -125,7 +146,6 @@
   // aria-disabled rather than disabled, so the one that has the keyboard focus keeps it.
   const BUSY_AFTER_MS = 300;
   const holds = new Map();
-  const holderOf = (el) => (el && (el.closest("form") || el)) || null;
   const release = (ctx) => {
     const hold = holds.get(ctx);
     if (!hold) return;
@@ -150,6 +170,10 @@
     holds.set(ctx, { holder, buttons, timer });
   });
   on("htmx:finally:request", (e) => release(e.detail.ctx));
+  // A new request by the person clears the errors shown beside controls (one message at a time).
+  on("htmx:before:request", (e) => {
+    if (byPerson(e.detail.ctx)) for (const slot of doc.querySelectorAll("." + SLOT)) slot.replaceChildren();
+  });
   for (const type of ["click", "submit"]) {
     doc.addEventListener(type, (e) => {
       const held = e.target instanceof Element && e.target.closest(".tiered-held");
