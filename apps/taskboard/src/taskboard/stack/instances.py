@@ -113,18 +113,25 @@ class Instance:
         The group is killed in any case once the leader is gone, so that no granian worker of
         this instance outlives it. Returns the exit code.
         """
-        if self.running:
+        return await stop_group(self.process)
+
+
+async def stop_group(process: asyncio.subprocess.Process) -> int | None:
+    """``SIGTERM`` to a process that leads its own group, ``SIGKILL`` to the whole group after
+    :data:`STOP_TIMEOUT`, and to the group in any case once the leader is gone (so none of its
+    children outlives it). Returns the exit code."""
+    if process.returncode is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), STOP_TIMEOUT)
+        except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
-                self.process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.process.wait(), STOP_TIMEOUT)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.pid, signal.SIGKILL)
-                await self.process.wait()
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, signal.SIGKILL)
-        return self.process.returncode
+                os.killpg(process.pid, signal.SIGKILL)
+            await process.wait()
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(process.pid, signal.SIGKILL)
+    return process.returncode
 
 
 async def readyz(port: int) -> int | None:
@@ -201,15 +208,4 @@ class JobWorker:
     async def stop(self) -> int | None:
         """``SIGTERM`` (Celery's warm shutdown: the job in hand finishes), then ``SIGKILL`` to
         the group after :data:`STOP_TIMEOUT` (the job's message goes back to the queue)."""
-        if self.running:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(self.process.wait(), STOP_TIMEOUT)
-            except TimeoutError:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.pid, signal.SIGKILL)
-                await self.process.wait()
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.pid, signal.SIGKILL)
-        return self.process.returncode
+        return await stop_group(self.process)

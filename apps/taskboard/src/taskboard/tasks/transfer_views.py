@@ -19,6 +19,7 @@ import tiered
 from taskboard.accounts.views import CurrentUser
 from taskboard.db import Database
 from taskboard.jobs import service as jobs
+from taskboard.jobs.models import Job
 from taskboard.jobs.queue import JobQueue
 from taskboard.jobs.views import JobOut, job_out
 from taskboard.tasks import transfer
@@ -63,6 +64,18 @@ def _database(request: Request) -> Database:
 def _queue(request: Request) -> JobQueue:
     queue: JobQueue = request.app.state.jobs
     return queue
+
+
+async def _started(request: Request, job: Job, flash: str) -> tiered.Done[JobOut]:
+    """Send the stored job to the workers and answer with its page: 303 there, or 202 with
+    ``Location`` and the job for JSON clients."""
+    await _queue(request).send(job.id)
+    return tiered.Done(
+        f"/jobs/{job.id}",
+        data=job_out(job, tiered.client_of(request).tier),
+        flash=flash,
+        accepted=True,
+    )
 
 
 async def _page_context(request: Request) -> dict[str, Any]:
@@ -110,13 +123,8 @@ async def import_tasks(
         input_bytes=content,
         input_name=name,
     )
-    await _queue(request).send(job.id)
-    return tiered.Done(
-        f"/jobs/{job.id}",
-        data=job_out(job, tiered.client_of(request).tier),
-        flash=f"Importing {len(rows):,} {'task' if len(rows) == 1 else 'tasks'} from “{name}”.",
-        accepted=True,
-    )
+    flash = f"Importing {len(rows):,} {'task' if len(rows) == 1 else 'tasks'} from “{name}”."
+    return await _started(request, job, flash)
 
 
 def _refused(exc: transfer.ImportRefused, name: str) -> tiered.ValidationFailed:
@@ -156,13 +164,6 @@ async def export_tasks(
 ) -> tiered.Done[JobOut]:
     """Export every task as CSV or JSON, as a job: 202 with the job's ``Location``; when done,
     the job links to the file for 24 hours."""
-    job = await jobs.create(
-        _database(request), user.id, transfer.EXPORT_KIND, {"format": data.format}
-    )
-    await _queue(request).send(job.id)
-    return tiered.Done(
-        f"/jobs/{job.id}",
-        data=job_out(job, tiered.client_of(request).tier),
-        flash=f"Exporting your tasks as {data.format.upper()}.",
-        accepted=True,
-    )
+    params = {"format": data.format}
+    job = await jobs.create(_database(request), user.id, transfer.EXPORT_KIND, params)
+    return await _started(request, job, f"Exporting your tasks as {data.format.upper()}.")
