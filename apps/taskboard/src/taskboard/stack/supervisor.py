@@ -170,6 +170,8 @@ class Stack:
             FORWARDED_ALLOW_IPS=PROXY_ADDRESS,
             TASKBOARD_INSTANCES=str(config.instances),
             BROKER_URL=config.broker_url or config.redis_url,
+            # Mailed links name the stack's own address, never a Host a request made up.
+            PUBLIC_URL=environ.get("PUBLIC_URL") or config.url.rstrip("/"),
             PYTHONUNBUFFERED="1",  # the instance's log file is current, not 8 KiB behind
         )
         return environ
