@@ -72,7 +72,7 @@ def test_every_spot_is_the_core_tier_markup(
 ) -> None:
     (task_id,) = make_tasks(client, logged_in, ["Plain"])
     starts = [
-        '<form method="post" action="/tasks"',
+        '<form method="post" action="/tasks?q=Plain"',  # back to this view of the list
         '<form method="get" action="/tasks" role="search"',
         '<input id="search-q"',
         f'<form method="post" action="/tasks/{task_id}/toggle?q=Plain"',
@@ -90,7 +90,7 @@ def test_every_spot_is_the_core_tier_markup(
     assert spot(task_page, edit) == spot(core_task_page, edit)
     for html in (page, task_page):
         assert "data-hx-" not in html
-    assert '<form method="post" action="/tasks">' in page
+    assert '<form method="post" action="/tasks?q=Plain">' in page
     assert f'<form method="get" action="/tasks/{task_id}/delete" class="task-delete">' in page
     if headers:
         assert "<script" in page  # the tier still sends the script: only the flags are off
