@@ -22,6 +22,7 @@ import gzip
 import hashlib
 import mimetypes
 from dataclasses import dataclass
+from email.utils import formatdate
 from pathlib import Path, PurePosixPath
 
 from starlette.responses import FileResponse, PlainTextResponse, Response
@@ -174,7 +175,13 @@ class StaticAssets:
             tag = f'"{hashlib.sha256(body).hexdigest()[:20]}-{encoding}"'
             kept = self._compressed[key] = (body, tag)
         body, tag = kept
-        common = {"Cache-Control": cache, "Vary": "Accept-Encoding", "ETag": tag}
+        modified = formatdate(entry.path.stat().st_mtime, usegmt=True)
+        common = {
+            "Cache-Control": cache,
+            "Vary": "Accept-Encoding",
+            "ETag": tag,
+            "Last-Modified": modified,
+        }
         if tag in headers.get("if-none-match", ""):
             return Response(status_code=304, headers=common)
         media_type, _ = mimetypes.guess_type(entry.path.name)
