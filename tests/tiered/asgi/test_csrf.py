@@ -54,7 +54,7 @@ def test_missing_token_on_an_enhanced_post_answers_an_error_fragment(notes_app: 
     assert response.status_code == 403
     assert response.text.startswith('<div class="problem" role="alert" id="problem"')
     assert 'data-code="csrf-failed"' in response.text
-    assert 'Error: </span>This form could not be checked</h2>' in response.text
+    assert "Error: </span>This form could not be checked</h2>" in response.text
     assert "<html" not in response.text
     assert notes_app.notes == []
 
