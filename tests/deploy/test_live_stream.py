@@ -77,7 +77,7 @@ def test_a_stream_through_nginx_gets_each_change_at_once_and_resumes_after_a_rol
     try:
         time.sleep(0.5)  # the stream is open before the change (a cursor covers it anyway)
         started = time.monotonic()
-        task = _create(stack, api, "Seen through the proxy")
+        task = _create(stack, api, "Heard at once over the stream")
         first = listener.next_event("task.created", timeout=5)
         took = time.monotonic() - started
     finally:
