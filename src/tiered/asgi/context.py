@@ -73,8 +73,8 @@ class RequestContext:
         telemetry counts what the client got; ``None`` for a response the app built itself."""
         self.csrf_failure: str | None = None
         self.form: FormData | None = None
-        """The form body, when the CSRF check had to read it for its token: parsed once, here,
-        and used again by the form view; closed (its uploads deleted) after the response."""
+        """The form body, parsed once (by the CSRF check when it needed the token from the body,
+        else by the form view) and closed, its uploads deleted, after the response."""
         self.csrf_secret: str | None = None
         self.csrf_secret_is_new = False
         self.flag_values: dict[str, bool] | None = None

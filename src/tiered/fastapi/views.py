@@ -357,8 +357,11 @@ async def _parse_body(request: Request) -> dict[str, Any]:
     media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type in _FORM_CONTENT_TYPES:
         # Read already when the CSRF check needed its token from the body: not parsed twice.
-        parsed = context_of(request).form
-        form_data = parsed if parsed is not None else await read_form(request)
+        # Kept on the context either way, which closes it (uploads deleted) after the response.
+        ctx = context_of(request)
+        if ctx.form is None:
+            ctx.form = await read_form(request)
+        form_data = ctx.form
         data: dict[str, Any] = {}
         for key in form_data:
             values = [
@@ -519,25 +522,6 @@ async def _handle_submission(
     ctx = context_of(request)
     negotiated = negotiate_view(ctx, spec.view)  # before the body: a 406 needs no body read
     raw = await _parse_body(request)
-    try:
-        return await _submission(func, spec, request, kwargs, raw, ctx, negotiated)
-    finally:
-        # Uploads spool to temporary files: closed (and deleted) once the handler is done.
-        for value in raw.values():
-            for item in value if isinstance(value, list) else (value,):
-                if isinstance(item, UploadFile):
-                    await item.close()
-
-
-async def _submission(
-    func: Handler,
-    spec: FormSpec,
-    request: Request,
-    kwargs: dict[str, Any],
-    raw: dict[str, Any],
-    ctx: RequestContext,
-    negotiated: Negotiated,
-) -> Response:
     raw.pop(CSRF_FIELD, None)
     form_key = raw.pop(IDEMPOTENCY_FIELD, None)
     key = form_key or ctx.headers.get("idempotency-key")
