@@ -51,7 +51,17 @@ class Mode:
         return self.scheme + ("" if self.javascript else "-no-js")
 
 
-NO_JS_SCREENS = ("login", "signup-error", "empty-state", "list", "task", "edit-error", "error-404")
+NO_JS_SCREENS = (
+    "login",
+    "signup-error",
+    "empty-state",
+    "list",
+    "task",
+    "edit-error",
+    "error-404",
+    "import-error",
+    "job",
+)
 MODES = (
     Mode("light", javascript=True),
     Mode("dark", javascript=True),
@@ -130,6 +140,15 @@ class Tour:
             page.goto("/tasks/999999")
             self.wait_for_page()
             self.shoot("error-404")
+            page.goto("/tasks/import")
+            self.wait_for_page()
+            bad = b"title,due_on,done\nPaint the fence,next week,\n,2030-01-01,maybe\n"
+            self.upload("tasks.csv", bad)
+            page.locator("#error-summary").wait_for()
+            self.shoot("import-error")
+            self.upload("tasks.csv", b"title\nPaint the fence\nOil the gate\n")
+            page.get_by_role("heading", name="Import of tasks", level=1).wait_for()
+            self.shoot("job")  # no worker runs here: the job waits, as it does on a busy queue
             page.goto("/admin/flags")
             self.wait_for_page()
             self.shoot("flags", full_page=False)
@@ -164,6 +183,13 @@ class Tour:
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
             answer: dict[str, object] = json.loads(response.read() or b"{}")
         return answer
+
+    def upload(self, name: str, content: bytes) -> None:
+        """Choose a file in the import form and send it."""
+        self.page.get_by_label("CSV file").set_input_files(
+            {"name": name, "mimeType": "text/csv", "buffer": content}
+        )
+        self.page.get_by_role("button", name="Import").click()
 
     def wait_for_page(self) -> None:
         self.page.locator("main h1").wait_for()
