@@ -25,6 +25,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 import tiered
+from taskboard.accounts.service import aware
 from taskboard.db import Database
 from taskboard.jobs.models import Job
 
@@ -60,13 +61,6 @@ class LeaseLost(Exception):
 
 def now() -> datetime:
     return datetime.now(UTC)
-
-
-def aware(moment: datetime | None) -> datetime | None:
-    """SQLite hands back naive datetimes; every datetime stored here is UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
 
 
 # --- what the web side does ----------------------------------------------------------------------
@@ -155,7 +149,7 @@ async def claim(database: Database, job_id: int, *, lease: float | None = None) 
     if job is None or job.status in FINISHED:
         return Claim()
     if claimed.rowcount != 1:  # type: ignore[attr-defined]
-        until = aware(job.lease_until) or moment
+        until = aware(job.lease_until) if job.lease_until is not None else moment
         return Claim(wait=max(1.0, (until - moment).total_seconds()))
     return Claim(job=job)
 

@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse
 
 import tiered
+from taskboard.accounts.service import aware
 from taskboard.accounts.views import CurrentUser
 from taskboard.db import Database, Id
 from taskboard.jobs import service
@@ -83,8 +84,6 @@ def job_out(job: Job, tier: str) -> JobOut:
         result.pop("file")
         result["download"] = f"/jobs/{job.id}/download"
     finished = job.status in service.FINISHED
-    created = service.aware(job.created_at)
-    assert created is not None
     return JobOut(
         id=job.id,
         kind=job.kind,
@@ -92,8 +91,8 @@ def job_out(job: Job, tier: str) -> JobOut:
         progress=round(job.progress or 0.0, 4),
         result=result,
         error=job.error,
-        created_at=created,
-        finished_at=service.aware(job.finished_at),
+        created_at=aware(job.created_at),
+        finished_at=aware(job.finished_at) if job.finished_at is not None else None,
         version=job.version,
         label=KIND_LABELS.get(job.kind, job.kind),
         poll_seconds=None if finished else POLL_SECONDS.get(tier),
@@ -124,8 +123,7 @@ async def download(job_id: Id, user: CurrentUser, request: Request) -> FileRespo
     if path is None:
         raise ExportExpired("The file of this export is no longer kept.")
     fmt = (job.result or {}).get("format", "csv")
-    created = service.aware(job.created_at)
-    stamp = created.strftime("%Y-%m-%d") if created else "export"
+    stamp = aware(job.created_at).strftime("%Y-%m-%d")
     media = "text/csv; charset=utf-8" if fmt == "csv" else "application/json"
     return FileResponse(
         path,

@@ -20,7 +20,7 @@ from taskboard.db import Database
 from taskboard.jobs import service
 from taskboard.jobs.models import Job
 from taskboard.jobs.queue import TASK_NAME, JobQueue, celery_app
-from taskboard.settings import Settings, sync_database_url
+from taskboard.settings import Settings, shown_url, sync_database_url
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -148,7 +148,7 @@ def main(settings: Settings, *, concurrency: int = 1, loglevel: str = "WARNING")
     app = build(settings)
     stop = start_sweeping(settings)
     print(
-        f"Taskboard worker: jobs from {_shown(settings.broker_url)}, queue {settings.job_queue}",
+        f"Taskboard worker: jobs from {shown_url(settings.broker_url)}, queue {settings.job_queue}",
         flush=True,
     )
     try:
@@ -167,10 +167,3 @@ def main(settings: Settings, *, concurrency: int = 1, loglevel: str = "WARNING")
     finally:
         stop.set()
         app.runner.close()
-
-
-def _shown(url: str) -> str:
-    scheme, _, rest = url.partition("://")
-    if "@" in rest:
-        rest = rest.split("@", 1)[1]
-    return f"{scheme}://{rest}"

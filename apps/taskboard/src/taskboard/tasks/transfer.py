@@ -28,7 +28,8 @@ from typing import Any, Final
 
 from sqlalchemy import func, select
 
-from taskboard.jobs.service import Body, JobRun, aware
+from taskboard.accounts.service import aware
+from taskboard.jobs.service import Body, JobRun
 from taskboard.settings import Settings
 from taskboard.tasks.forms import NOTES_MAX, TITLE_MAX
 from taskboard.tasks.models import Task
@@ -302,7 +303,7 @@ def export_path(settings: Settings, result: dict[str, Any] | None) -> Path | Non
     if not result or not isinstance(result.get("file"), str):
         return None
     expires = aware(datetime.fromisoformat(str(result["expires_at"])))
-    if expires is None or expires <= datetime.now(UTC):
+    if expires <= datetime.now(UTC):
         return None
     path = exports_dir(settings) / Path(result["file"]).name
     return path if path.is_file() else None
