@@ -11,14 +11,14 @@ database with 100,000 tasks for one user, one ``taskboard worker`` process, then
 - throughput: N one-row imports sent at once, jobs per second until the last is done;
 - the worker's peak memory (``VmHWM``) after each, and its resident memory before the first.
 
-Numbers are printed and saved to ``bench/results/<date>-jobs.json``, never asserted.
+Numbers are printed and saved as part ``jobs`` of ``bench/results/<date>-app.json``, never
+asserted.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import socket
 import sqlite3
@@ -30,6 +30,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from bench.taskboard_fixture import save_part
 from taskboard.accounts.service import create_user
 from taskboard.db import Database
 from taskboard.jobs import service
@@ -38,7 +39,6 @@ from taskboard.migrations.runner import upgrade
 from taskboard.settings import Settings
 from taskboard.tasks import transfer
 
-RESULTS = Path(__file__).resolve().parent / "results"
 SECRET = "bench-secret-key-that-is-long-enough-0123456789"  # noqa: S105 (a bench's own)
 
 
@@ -246,11 +246,7 @@ def main(argv: list[str] | None = None) -> int:
             flush=True,
         )
     if not args.no_save:
-        RESULTS.mkdir(exist_ok=True)
-        suffix = "-jobs-quick" if args.quick else "-jobs"
-        path = RESULTS / f"{results['date']}{suffix}.json"
-        path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
-        print(f"Saved to {path.relative_to(RESULTS.parent.parent)}")
+        print(f"Saved to {save_part('jobs', results, quick=args.quick)}")
     return 0
 
 

@@ -12,7 +12,8 @@ in-process bus; 100 users with 5 streams each (tabs), every stream reconnecting 
 - write → update: a task created over the JSON API, then the time until each of its owner's 5
   streams has the event, for one write per user, p50 and p99 over every delivery.
 
-Numbers are printed and saved to ``bench/results/<date>-live.json``, never asserted.
+Numbers are printed and saved as part ``live`` of ``bench/results/<date>-app.json``, never
+asserted.
 """
 
 from __future__ import annotations
@@ -31,11 +32,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench.framework import RESULTS
 from bench.taskboard_fixture import (
     Server,
     _rss_kib,
     run_wrk,
+    save_part,
     seeded_databases,
     serve,
 )
@@ -249,11 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     if not args.no_save:
-        RESULTS.mkdir(exist_ok=True)
-        suffix = "-live-quick" if args.quick else "-live"
-        path = RESULTS / f"{datetime.now(UTC).date().isoformat()}{suffix}.json"
-        path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        print(f"Saved to {path}")
+        print(f"Saved to {save_part('live', report, quick=args.quick)}")
     return 0
 
 
