@@ -122,10 +122,6 @@ class Settings:
 
         return self.broker or embedded_broker_url(self.data_dir)
 
-    @property
-    def embedded_broker(self) -> bool:
-        return self.broker is None
-
     @classmethod
     def from_environ(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ

@@ -104,17 +104,6 @@ async def get_owned(database: Database, owner_id: int, job_id: int) -> Job:
     return job
 
 
-async def recent(database: Database, owner_id: int, limit: int = 10) -> list[Job]:
-    async with database.sessionmaker() as session:
-        rows = await session.scalars(
-            select(Job)
-            .where(Job.owner_id == owner_id)
-            .order_by(Job.created_at.desc(), Job.id.desc())
-            .limit(limit)
-        )
-        return list(rows)
-
-
 # --- what a worker does --------------------------------------------------------------------------
 
 
