@@ -7,6 +7,7 @@ every htmx response body is written to a folder, and one vnu run at the end vali
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,11 +23,12 @@ RUN_AXE = """async (tags) => {
   return result.violations.map((v) => ({id: v.id, impact: v.impact, help: v.help,
     nodes: v.nodes.map((n) => n.target.join(" ") + ": " + n.html.slice(0, 160))}));
 }"""
-# A fragment is validated as the body of the smallest valid document around it.
+# A fragment is validated as the body of the smallest valid document around it, with the title it
+# leads with (tiered sends the page's, which htmx makes the document's) in that document's head.
 FRAGMENT_PAGE = (
-    '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>fragment</title></head>'
-    "<body>{}</body></html>"
+    '<!doctype html><html lang="en"><head><meta charset="utf-8">{}</head><body>{}</body></html>'
 )
+FRAGMENT_TITLE = re.compile(r"\A<head>(<title>[^<]*</title>)</head>")
 
 
 @dataclass
@@ -93,7 +95,10 @@ class Audits:
         if body.lstrip().lower().startswith("<!doctype"):
             self._write(f"{profile}-fragment-full", body)
         elif body.strip():
-            self._write(f"{profile}-fragment", FRAGMENT_PAGE.format(body))
+            title = FRAGMENT_TITLE.match(body)
+            head = title.group(1) if title else "<title>fragment</title>"
+            rest = body[title.end() :] if title else body
+            self._write(f"{profile}-fragment", FRAGMENT_PAGE.format(head, rest))
 
     def _write(self, stem: str, html: str) -> None:
         self.documents += 1

@@ -100,3 +100,44 @@ def test_an_error_in_place_is_shown_beside_the_control_focused_and_replaced_not_
     assert focused_first
     assert page.locator("#problem").count() <= 1  # no duplicate ids
     context.close()
+
+
+def test_the_title_follows_in_place_changes_and_a_search_asks_once(
+    browser: Browser, live_server: LiveServer
+) -> None:
+    context = browser.new_context(base_url=live_server.url)
+    page = context.new_page()
+    page.goto("/signup")
+    page.get_by_label("Email").fill(f"title-{uuid4().hex[:8]}@example.org")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    page.get_by_role("heading", name="Your tasks", level=1).wait_for()
+    page.wait_for_function("() => document.readyState === 'complete' && !!window.htmx")
+    assert page.title() == "Your tasks \N{EN DASH} Taskboard"
+
+    # An in-place error says so in the title, and the next success takes it back. (Spaces pass
+    # the browser's own check of a required field, not the server's.)
+    page.get_by_role("textbox", name="Title", exact=True).fill("   ")
+    page.get_by_role("button", name="Add task").click()
+    page.locator("#error-summary").wait_for()
+    assert page.title() == "Error: Your tasks \N{EN DASH} Taskboard"
+    page.get_by_role("textbox", name="Title", exact=True).fill("Buy milk")
+    page.get_by_role("button", name="Add task").click()
+    page.locator(".task-title", has_text="Buy milk").wait_for()
+    assert page.title() == "Your tasks \N{EN DASH} Taskboard"
+
+    # Typing, a pause, then Enter: one request, and the title names the search.
+    searches: list[Request] = []
+    page.on("request", lambda r: searches.append(r) if "q=milk" in r.url else None)
+    box = page.get_by_role("searchbox", name="Search titles and notes")
+    box.press_sequentially("milk", delay=40)
+    page.wait_for_function("() => document.title.startsWith('Tasks matching')")
+    page.wait_for_timeout(400)
+    box.press("Enter")
+    page.wait_for_timeout(800)
+
+    quoted = "\N{LEFT DOUBLE QUOTATION MARK}milk\N{RIGHT DOUBLE QUOTATION MARK}"
+    assert page.title() == f"Tasks matching {quoted} \N{EN DASH} Taskboard"
+    assert len(searches) == 1, [r.url for r in searches]
+    assert page.locator(".task-title", has_text="Buy milk").count() == 1
+    context.close()

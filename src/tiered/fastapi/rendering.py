@@ -185,7 +185,7 @@ def html_response(
     full_context = runtime.base_context(request, ctx, negotiated.representation)
     full_context.update(context)
     if negotiated.representation == "fragment" and block is not None:
-        html = runtime.renderer.block(template, block, full_context)
+        html = runtime.renderer.fragment(template, block, full_context)
         if ctx.has_flashes():
             html += runtime.renderer.flash_region(ctx.pop_flashes())
         ctx.representation = "fragment"

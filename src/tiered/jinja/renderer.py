@@ -135,6 +135,28 @@ def _whole(render: _BlockRender) -> _BlockRender:
     return whole
 
 
+TITLE_BLOCK = "document_title"
+
+
+def _document_title(template: Template, context: Context) -> str | None:
+    """Block ``document_title`` as the page would render it, or None if no layout defines it.
+
+    A layout's blocks join the context only as the template's root runs through each
+    ``{% extends %}``, which it has done once it yields its first text (the layout's
+    doctype): run it that far, then render the block alone, with the page's own ``title``.
+    """
+    if TITLE_BLOCK not in context.blocks:
+        root = template.root_render_func(context)
+        try:
+            next(root, None)
+        finally:
+            root.close()  # type: ignore[attr-defined]  # a generator, typed as an Iterator
+    renders = context.blocks.get(TITLE_BLOCK)
+    if not renders:
+        return None
+    return "".join(renders[0](context)).strip()
+
+
 class _BlockContext(Context):
     def super(self, name: str, current: _BlockRender) -> BlockReference | Undefined:
         """``{{ super() }}``: a block's compiled code names itself unwrapped; find its wrapper."""
@@ -217,6 +239,29 @@ class Renderer:
             return environment.concat(render_block(render_context))
         except Exception:
             environment.handle_exception()
+
+    def fragment(self, template: str, block: str, context: Mapping[str, Any]) -> str:
+        """Block ``block`` of ``template`` as an enhanced request gets it: after the document's
+        title, in a ``<head>`` of its own, when the template's layout has a ``document_title``
+        block (tiered's does). htmx takes the title from there and sets ``document.title``, so
+        the tab, the history and a screen reader's "where am I" follow in-place changes: a
+        search's "Tasks matching …", a form's "Error: …".
+        """
+        environment = self.environment
+        compiled = environment.get_template(template)
+        try:
+            render_block = compiled.blocks[block]
+        except KeyError:
+            raise BlockNotFoundError(block, template) from None
+        render_context = self._context(compiled, context)
+        try:
+            html = environment.concat(render_block(render_context))
+            title = _document_title(compiled, render_context)
+        except Exception:
+            environment.handle_exception()
+        if title is None:
+            return html
+        return f"<head><title>{title}</title></head>{html}"
 
     def _context(self, template: Template, context: Mapping[str, Any]) -> Context:
         """The render context, as ``template.new_context`` makes it, at a fraction of the cost.

@@ -9,7 +9,8 @@
 - **Parity** (:mod:`tiered.testing.parity`): :func:`submit` sends one form as a plain form, as
   an htmx request and as JSON, so a test can assert the same stored state; :func:`csrf_token`.
 - **HTML** (:mod:`tiered.testing.html`): :func:`check_html` finds htmx uses that break without
-  JavaScript or swap into nothing.
+  JavaScript or swap into nothing; :func:`split_fragment` parts a fragment from the title it
+  leads with.
 
 Example::
 
@@ -27,7 +28,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from tiered.testing.html import check_html
+    from tiered.testing.html import check_html, split_fragment
     from tiered.testing.matrix import (
         DEFAULT_BUDGET,
         MatrixReport,
@@ -82,11 +83,12 @@ __all__ = [
     "profile_named",
     "route_matrix",
     "run_matrix",
+    "split_fragment",
     "submit",
 ]
 
 _HOMES = {
-    "tiered.testing.html": ("check_html",),
+    "tiered.testing.html": ("check_html", "split_fragment"),
     "tiered.testing.matrix": (
         "DEFAULT_BUDGET",
         "MatrixReport",

@@ -37,6 +37,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from html import unescape
 from html.parser import HTMLParser
 from typing import Final
 
@@ -49,6 +50,7 @@ __all__ = [
     "OOB_WITHOUT_TARGET",
     "UNKNOWN_ID",
     "check_html",
+    "split_fragment",
 ]
 
 # Failure messages; the tests assert on them.
@@ -186,6 +188,29 @@ def check_html(html: str, *, known_ids: Iterable[str] = ()) -> list[str]:
         messages.extend(_fallback(element))
         messages.extend(_selectors(element, ids))
     return messages
+
+
+_FRAGMENT_TITLE = re.compile(r"\A<head><title>([^<]*)</title></head>")
+
+
+def split_fragment(html: str) -> tuple[str | None, str]:
+    """The title an htmx fragment leads with (unescaped), and the fragment after it.
+
+    tiered sends a fragment after the title its page would have, in a ``<head>`` of its own,
+    which htmx makes the document's title; the title is None when the template has no layout
+    that names one.
+
+    Example::
+
+        >>> split_fragment('<head><title>Error: Notes &amp; lists</title></head><div id="n">')
+        ('Error: Notes & lists', '<div id="n">')
+        >>> split_fragment('<p>alone</p>')
+        (None, '<p>alone</p>')
+    """
+    found = _FRAGMENT_TITLE.match(html)
+    if found is None:
+        return None, html
+    return unescape(found.group(1)), html[found.end() :]
 
 
 def _describe(element: _Element, attribute: str | None = None) -> str:

@@ -25,6 +25,7 @@ from tests.taskboard.conftest import (
     submit,
     use_session_cookie,
 )
+from tiered.testing import split_fragment
 
 DASH = "\N{EN DASH}"
 """Between the page's title and the site's name in <title>."""
@@ -130,7 +131,9 @@ def test_failed_json_and_enhanced_log_ins_say_the_same(client: TestClient, alice
     assert as_json.json()["detail"] == "Email or password is incorrect."
     assert "wrong one" not in as_json.text
     assert enhanced.status_code == 422
-    assert enhanced.text.startswith('<div id="login-form">')
+    title, form = split_fragment(enhanced.text)
+    assert title == "Error: Log in \N{EN DASH} Taskboard"  # htmx makes it the document's title
+    assert form.startswith('<div id="login-form">')
     assert "Email or password is incorrect." in enhanced.text
     assert 'value="x@example.org"' in enhanced.text
     assert _session_users(client) == []

@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 
 from tests.taskboard.conftest import Account, log_in
 from tests.taskboard.tasks.support import HX, JSON, csrf, make_tasks, stored
+from tiered.testing import split_fragment
 
 Way = Literal["form", "enhanced", "json"]
 WAYS: tuple[Way, ...] = ("form", "enhanced", "json")
@@ -57,7 +58,7 @@ def test_creating_a_task_stores_it_and_says_so(
     elif way == "enhanced":
         assert response.status_code == 200
         assert "<html" not in response.text
-        assert response.text.startswith('<div id="board">')
+        assert split_fragment(response.text)[1].startswith('<div id="board">')
         assert f'data-task-id="{task["id"]}"' in response.text
         # The form is empty again and has the focus, ready for the next task.
         assert (
@@ -102,10 +103,13 @@ def test_searching_finds_tasks_by_title_or_notes(
     assert "Walk the dog" not in response.text
     assert "2 tasks matching “Milk”" in response.text
     if way == "enhanced":
-        assert response.text.startswith('<div id="results">')
+        title, results = split_fragment(response.text)
+        assert title == "Tasks matching “Milk” \N{EN DASH} Taskboard"
+        assert results.startswith('<div id="results">')
         assert "<html" not in response.text
     else:
         assert response.text.startswith("<!doctype html>")
+        assert "<title>Tasks matching “Milk” \N{EN DASH} Taskboard</title>" in response.text
         assert 'value="Milk"' in response.text  # the search box keeps the words
 
 
@@ -157,7 +161,7 @@ def test_editing_a_task_replaces_its_fields(
         assert "Saved your changes to “New title”." in page.text
     elif way == "enhanced":
         assert response.status_code == 200
-        assert response.text.startswith('<article id="task"')
+        assert split_fragment(response.text)[1].startswith('<article id="task"')
         assert '<h1 id="task-title" tabindex="-1" data-autofocus>New title</h1>' in response.text
         assert 'value="New title"' in response.text
         assert "Saved your changes to “New title”." in response.text
@@ -205,7 +209,7 @@ def test_toggling_flips_done_and_keeps_the_list_as_it_was(
         assert "Mark not done" in page.text
     elif way == "enhanced":
         assert response.status_code == 200
-        assert response.text.startswith('<div id="results">')
+        assert split_fragment(response.text)[1].startswith('<div id="results">')
         assert "1 task matching “plants”" in response.text
         # Focus stays on the same control, whose label now says what it will do next.
         assert '<button type="submit" data-autofocus>Mark not done' in response.text
@@ -253,7 +257,7 @@ def test_deleting_a_task_removes_it(client: TestClient, logged_in: Account, way:
         assert "Deleted the task “Delete me”." in client.get("/tasks").text
     elif way == "enhanced":
         assert response.status_code == 200
-        assert response.text.startswith('<div id="results">')
+        assert split_fragment(response.text)[1].startswith('<div id="results">')
         assert f'data-task-id="{gone}"' not in response.text
         assert f'data-task-id="{keep}"' in response.text
         assert '<h2 id="results-title" tabindex="-1" data-autofocus>1 task (open)</h2>' in (

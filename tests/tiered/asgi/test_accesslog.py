@@ -381,7 +381,7 @@ def test_a_partial_request_is_counted_as_a_fragment(
 
     response = tasks.get("/tasks", headers=HTMX_PARTIAL)
 
-    assert response.text.startswith('<ul id="tasks">')
+    assert response.text.startswith('<head><title>Tasks</title></head><ul id="tasks">')
     assert sent(caplog) == ("fragment", "browser", "full")
     assert requests_total(telemetry) == {labels("/tasks", "fragment", "browser"): 1.0}
     assert page_views(telemetry) == 0

@@ -216,7 +216,7 @@ def test_expired_token_re_shows_the_form_and_json_gets_a_problem(
     assert 'value="Milk"' in page.text
     assert hidden_value(page.text, "csrf_token") != token
     assert fragment.status_code == 403
-    assert fragment.text.startswith('<div id="notes">')
+    assert fragment.text.startswith('<head><title>Error: Notes</title></head><div id="notes">')
     assert escape(MESSAGES[CSRF_TOKEN_EXPIRED]) in fragment.text
     assert 'value="Milk"' in fragment.text
     assert problem.status_code == 403

@@ -107,7 +107,9 @@ def test_htmx_request_gets_the_block_alone(client: TestClient) -> None:
     response = client.get("/profile/Ada?age=7", headers={"HX-Request": "true"})
 
     assert response.status_code == 200
-    assert response.text == '<section id="card"><p>Ada is 7.</p></section>'
+    assert response.text == (
+        '<head><title>Profile of Ada</title></head><section id="card"><p>Ada is 7.</p></section>'
+    )
     assert response.headers["vary"] == PAGE_VARY
 
 

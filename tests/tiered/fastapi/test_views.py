@@ -103,7 +103,9 @@ def test_htmx_request_gets_the_block_alone(client: TestClient) -> None:
     response = client.get("/profile/Ada", headers={"HX-Request": "true", "Accept": "text/html"})
 
     assert response.status_code == 200
-    assert response.text == '<section id="card"><p>Ada is 36.</p></section>'
+    assert response.text == (
+        '<head><title>Profile of Ada</title></head><section id="card"><p>Ada is 36.</p></section>'
+    )
     assert response.headers["vary"] == PAGE_VARY
 
 
@@ -192,7 +194,7 @@ def test_guestbook_lists_entries_in_every_representation() -> None:
     as_json = client.get("/", headers={"Accept": "application/json"})
 
     assert '<li data-entry-id="1"><a href="/entries/1">Ada</a>: Hello</li>' in page.text
-    assert fragment.text.startswith('<div id="guestbook">')
+    assert fragment.text.startswith('<head><title>Guestbook</title></head><div id="guestbook">')
     assert '<li data-entry-id="1">' in fragment.text
     assert as_json.json()["items"][0]["name"] == "Ada"
     assert as_json.json()["total_pages"] == 1

@@ -88,3 +88,34 @@ def test_every_block_renders_in_one_piece(renderer: Renderer) -> None:
     pieces = list(template.blocks["board"](context))
     assert len(pieces) == 1
     assert pieces[0].startswith("<ul><li>milk</li>")
+
+
+def test_a_fragment_carries_the_title_the_page_would_have(renderer: Renderer) -> None:
+    layout = renderer.environment.get_template("layout.html")  # defines no document_title
+    assert "document_title" not in layout.blocks
+    assert renderer.fragment("list.html", "results", CONTEXT) == "3 <b>a &lt; b</b>"
+
+
+def test_with_tiered_layout_a_fragment_starts_with_its_pages_title(tmp_path: Path) -> None:
+    """tiered's layout names the title block; a fragment of a page two templates below it gets
+    the page's title (its own block, the site's name from the middle template, "Error: " from
+    its form) in a head of its own, which htmx makes the document's title."""
+    (tmp_path / "base.html").write_text(
+        '{% extends "tiered/layout.html" %}{% block site_name %}Shop{% endblock %}'
+    )
+    (tmp_path / "items.html").write_text(
+        '{% extends "base.html" %}{% block title %}Items for {{ who }}{% endblock %}'
+        '{% block main %}<h1>Items</h1>{% block board %}<p id="b">{{ who }}</p>{% endblock %}'
+        "{% endblock %}"
+    )
+    renderer = Renderer([tmp_path], StaticAssets([], "/static"), debug=False)
+
+    class Form:
+        has_errors = True
+
+    assert renderer.fragment("items.html", "board", {"who": "<Ada>"}) == (
+        "<head><title>Items for &lt;Ada&gt; \N{EN DASH} Shop</title></head>"
+        '<p id="b">&lt;Ada&gt;</p>'
+    )
+    with_errors = renderer.fragment("items.html", "board", {"who": "Ada", "form": Form()})
+    assert with_errors.startswith("<head><title>Error: Items for Ada \N{EN DASH} Shop</title>")

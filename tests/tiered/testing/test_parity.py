@@ -114,7 +114,7 @@ def test_the_enhanced_way_is_an_htmx_request_answered_with_the_block(notes: Note
     assert request.headers["hx-request"] == "true"
     assert request.headers["x-csrf-token"]
     assert "tiered_js=1" in request.headers["cookie"]
-    assert done.response.text.startswith('<div id="notes">')
+    assert done.response.text.startswith('<head><title>Notes</title></head><div id="notes">')
     assert "<li>Milk</li>" in done.response.text
     assert done.landed is None
 

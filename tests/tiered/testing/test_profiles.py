@@ -114,7 +114,7 @@ def test_a_real_app_answers_each_profile_in_its_representation(client: TestClien
     fragment = ENHANCED_BROWSER.request(client, "GET", "/hello")
     data = API_CLIENT.request(client, "GET", "/hello")
 
-    assert fragment.text == '<p id="greeting">Hello</p>'
+    assert fragment.text == '<head><title>Hello</title></head><p id="greeting">Hello</p>'
     assert data.json() == {"text": "Hello"}
 
 
