@@ -114,9 +114,10 @@ class TieredMiddleware:
             (b"cross-origin-opener-policy", b"same-origin"),
         ]
         self._static_names = frozenset(name for name, _ in self._static_headers)
-        # Encoded once: the HTML policy around its per-response nonce, and the data policy.
-        before, _, after = runtime.csp_for_html("\x00").partition("\x00")
-        self._csp_html = (before.encode("latin-1"), after.encode("latin-1"))
+        # Encoded once: the HTML policy around its per-response nonce (in script-src and
+        # style-src), and the data policy.
+        parts = runtime.csp_for_html("\x00").split("\x00")
+        self._csp_html = [part.encode("latin-1") for part in parts]
         self._csp_data = runtime.csp_for_data.encode("latin-1")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -317,7 +318,7 @@ class TieredMiddleware:
             raw_headers.extend(item for item in self._static_headers if item[0] not in present)
         if b"content-security-policy" not in present:
             if content_type.startswith(b"text/html"):
-                csp = self._csp_html[0] + ctx.nonce.encode("latin-1") + self._csp_html[1]
+                csp = ctx.nonce.encode("latin-1").join(self._csp_html)
             else:
                 csp = self._csp_data
             raw_headers.append((b"content-security-policy", csp))

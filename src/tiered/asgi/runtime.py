@@ -93,8 +93,11 @@ class Runtime:
         self.renderer = Renderer(settings.template_dirs, self.static, debug=settings.debug)
         self.routes: Callable[[], Sequence[BaseRoute]] = tuple
         csp = {**_DEFAULT_CSP, **settings.content_security_policy}
-        # The nonce goes into script-src only; a placeholder keeps formatting to one str.replace.
+        # The nonce lets in the page's own scripts and its inline stylesheet (a first visit's,
+        # see tiered.asgi.static.StyleBundle), never a style attribute; a placeholder keeps
+        # formatting to one str.replace.
         csp["script-src"] = csp["script-src"] + " 'nonce-{nonce}'"
+        csp["style-src"] = csp["style-src"] + " 'nonce-{nonce}'"
         self._csp_template = "; ".join(f"{k} {v}" for k, v in csp.items())
         self.csp_for_data = "default-src 'none'; frame-ancestors 'none'"
 

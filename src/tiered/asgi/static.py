@@ -11,6 +11,10 @@ it: brotli when the ``brotli`` package is installed and the client names ``br``,
 compressed once per process on first use and kept in memory (tiered's own files and an app's
 are small). A proxy in front may compress as well; it leaves a response that already is alone.
 
+A layout's stylesheets can also go into the page itself (:class:`StyleBundle`): a first visit is
+then readable and styled after one round trip instead of two, and later pages link the files the
+first one asked the browser to prefetch.
+
 Starlette's ``StaticFiles`` serves one directory by its real names; fingerprinting and several
 roots (tiered's own files and the app's) are what this module adds on top of its ``FileResponse``.
 """
@@ -21,6 +25,7 @@ import base64
 import gzip
 import hashlib
 import mimetypes
+import re
 from dataclasses import dataclass
 from email.utils import formatdate
 from pathlib import Path, PurePosixPath
@@ -77,6 +82,25 @@ class StaticFile:
     integrity: str
 
 
+@dataclass(frozen=True, slots=True)
+class StyleBundle:
+    """The stylesheets a layout names, taken together (``{{ stylesheets(...) }}`` in templates).
+
+    ``css`` is their text, for a page's own ``<style>`` on a first visit; ``prefetch`` asks the
+    browser to fetch the files meanwhile, at low priority, for the next page, whose ``links``
+    then come from its cache. ``version`` changes whenever one of the files does.
+    """
+
+    version: str
+    css: str
+    links: str
+    prefetch: str
+
+
+_RELATIVE_URL = re.compile(r"""url\(\s*(?!['"]?(?:data:|/|#))""", re.IGNORECASE)
+_CLOSES_STYLE = re.compile(r"</style", re.IGNORECASE)
+
+
 def _fingerprint(logical: str, digest: str) -> str:
     pure = PurePosixPath(logical)
     stem, suffix = pure.name, ""
@@ -96,6 +120,7 @@ class StaticAssets:
         """(logical name, encoding) → (the compressed bytes, their ETag)."""
         self._by_logical: dict[str, StaticFile] = {}
         self._by_url_path: dict[str, tuple[StaticFile, bool]] = {}
+        self._bundles: dict[tuple[str, ...], StyleBundle] = {}
         for directory in directories:
             if not directory.is_dir():
                 raise ImproperlyConfigured(
@@ -119,13 +144,48 @@ class StaticAssets:
 
     def url(self, logical: str) -> str:
         """The fingerprinted URL of a static file; an unknown name is a template bug: it raises."""
+        return f"{self.prefix}/{self._entry(logical).fingerprinted}"
+
+    def _entry(self, logical: str) -> StaticFile:
         entry = self._by_logical.get(logical)
         if entry is None:
             raise ImproperlyConfigured(
                 f"No static file {logical!r}; known files start with: "
                 f"{', '.join(sorted(self._by_logical)[:5])}."
             )
-        return f"{self.prefix}/{entry.fingerprinted}"
+        return entry
+
+    def bundle(self, names: tuple[str, ...]) -> StyleBundle:
+        """The stylesheets ``names`` as one :class:`StyleBundle`, built once per process."""
+        found = self._bundles.get(names)
+        if found is not None:
+            return found
+        entries = [self._entry(name) for name in names]
+        texts = []
+        for entry in entries:
+            text = entry.path.read_text(encoding="utf-8")
+            if _RELATIVE_URL.search(text):
+                raise ImproperlyConfigured(
+                    f"The stylesheet {entry.logical!r} has a relative url(), which would resolve "
+                    "against the page once the stylesheet is in it; use an absolute path "
+                    "(/static/...) or a data: URI."
+                )
+            if _CLOSES_STYLE.search(text):
+                raise ImproperlyConfigured(
+                    f"The stylesheet {entry.logical!r} contains '</style', which would end the "
+                    "page's <style> element early."
+                )
+            texts.append(text)
+        urls = [f"{self.prefix}/{entry.fingerprinted}" for entry in entries]
+        version = hashlib.sha256("\n".join(urls).encode()).hexdigest()[:_HASH_LENGTH]
+        found = StyleBundle(
+            version=version,
+            css="\n".join(texts),
+            links="\n".join(f'<link rel="stylesheet" href="{url}">' for url in urls),
+            prefetch="\n".join(f'<link rel="prefetch" href="{url}" as="style">' for url in urls),
+        )
+        self._bundles[names] = found
+        return found
 
     def integrity(self, logical: str) -> str:
         entry = self._by_logical.get(logical)

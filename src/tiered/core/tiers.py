@@ -5,8 +5,8 @@ Every tier gets HTML that works without JavaScript; the tiers differ in what is 
 ``core``
     HTML and CSS only; no script is sent.
 ``lite``
-    The enhancement script, but nothing heavy: no live updates, no prefetch, no decorative
-    images or web fonts.
+    The enhancement script, but nothing heavy: no live updates, no prefetch of other pages, no
+    decorative images or web fonts.
 ``full``
     Every enhancement whose feature flag is on for this client.
 

@@ -5,8 +5,8 @@ gets is, byte for byte, the block the full page contains (jinja2-fragments rende
 
 Template globals read the current request from the template context (``pass_context``), so no
 per-request closures are built: ``csrf_token()``, ``csrf_input()``, ``form_guard()``,
-``flash_messages()``, ``static_url()``, ``static_integrity()``, ``version_switch_url()`` and
-``flag()``; and
+``flash_messages()``, ``static_url()``, ``static_integrity()``, ``stylesheets()``,
+``version_switch_url()`` and ``flag()``; and
 ``ui``, tiered's macros (``{{ ui.field(form, "title", "Title") }}``).
 """
 
@@ -31,7 +31,7 @@ from jinja2.runtime import BlockReference, Context, Undefined
 from jinja2_fragments import BlockNotFoundError
 from markupsafe import Markup, escape
 
-from tiered.asgi.context import SCOPE_KEY, Flash, RequestContext
+from tiered.asgi.context import SCOPE_KEY, Flash, RequestContext, cookie_name
 from tiered.asgi.csrf import CSRF_FIELD
 from tiered.asgi.static import StaticAssets
 from tiered.flags.runtime import flag
@@ -74,6 +74,29 @@ def _form_guard(context: Context) -> Markup:
     ctx = _ctx(context)
     key = f'<input type="hidden" name="{IDEMPOTENCY_FIELD}" value="{ctx.form_key()}">'
     return Markup(_csrf_field(ctx) + key)  # noqa: S704 (the token is escaped; the key is hex)
+
+
+STYLE_COOKIE = "tiered_css"
+"""Set by a page that carried its stylesheets inline, to their :class:`StyleBundle` version: the
+browser has prefetched the files by the next page, which links them instead."""
+_STYLE_COOKIE_MAX_AGE = 365 * 24 * 3600
+
+
+@pass_context
+def _stylesheets(context: Context, *names: str) -> Markup:
+    """The layout's stylesheets: inline on a first visit (no round trip before the page is styled,
+    allowed by the CSP nonce), linked once the browser has them, and always linked for a text
+    browser (which fetches no stylesheet, so inline text would only cost it bytes)."""
+    ctx = _ctx(context)
+    bundle = ctx.runtime.static.bundle(names)
+    seen = ctx.cookies.get(cookie_name(STYLE_COOKIE, ctx.secure))
+    if seen == bundle.version or "text-browser" in ctx.client.reasons:
+        return Markup(bundle.links)  # noqa: S704 (fingerprinted static URLs)
+    if ctx.set_cookies is None:
+        ctx.set_cookies = []
+    ctx.set_cookies.append((STYLE_COOKIE, bundle.version, _STYLE_COOKIE_MAX_AGE))
+    inline = f'<style nonce="{ctx.nonce}">\n{bundle.css}</style>\n{bundle.prefetch}'
+    return Markup(inline)  # noqa: S704 (the app's own stylesheets, checked by bundle())
 
 
 @pass_context
@@ -207,6 +230,7 @@ class Renderer:
             flash_messages=_flash_messages,
             static_url=static.url,
             static_integrity=static.integrity,
+            stylesheets=_stylesheets,
             version_switch_url=_version_switch_url,
             flag=_flag,
         )

@@ -196,7 +196,9 @@ def test_a_worker_runs_a_queued_job(settings: Settings, workers: Workers) -> Non
 def test_a_worker_killed_mid_import_leaves_it_to_finish_once(
     settings: Settings, workers: Workers
 ) -> None:
-    rows = 3_000
+    # Enough rows (batches of 500) that the import is still running, a few seconds in, when the
+    # poll below (a database of its own per look) sees its first batches committed.
+    rows = 20_000
     owner, job_id = _run(_queued_import(settings, rows))
     _send(settings, job_id)
     first = workers.start()

@@ -205,7 +205,10 @@ def test_the_lite_tier_acts_in_place_but_does_not_search_as_you_type(
     page = client.get("/tasks", headers=SAVE_DATA)
 
     assert "data-hx-trigger" not in page.text
-    assert "prefetch" not in page.text
+    # Nothing is fetched ahead but the stylesheets every page uses (fetched once, not per page).
+    prefetched = re.findall(r'<link rel="prefetch" href="([^"]+)"', page.text)
+    assert prefetched
+    assert all(href.endswith(".css") for href in prefetched)
     assert 'data-hx-post="/tasks"' in page.text
     assert 'data-hx-get="/tasks"' in page.text  # the search form still swaps the results
     assert "/toggle" in page.text
@@ -265,3 +268,20 @@ def test_openapi_describes_the_task_endpoints(client: TestClient) -> None:
     assert set(schemas["TaskOut"]["properties"]) == {
         "id", "title", "notes", "done", "due_on", "created_at", "updated_at", "version"
     }  # fmt: skip
+
+
+def test_the_lite_tier_leaves_out_the_notes_previews_the_tasks_own_page_has(
+    client: TestClient, logged_in: Account
+) -> None:
+    (task_id,) = make_tasks(client, logged_in, ["Plan the trip"], notes="Trains before ten")
+
+    full = client.get("/tasks", headers=CHROME).text
+    lite = client.get("/tasks", headers=SAVE_DATA).text
+    core = client.get("/tasks", headers={"User-Agent": "Lynx/2.9.0 libwww-FM/2.14"}).text
+    task = client.get(f"/tasks/{task_id}", headers=SAVE_DATA).text
+
+    assert '<p class="task-notes">Trains before ten</p>' in full
+    assert '<p class="task-notes">Trains before ten</p>' in core
+    assert "Trains before ten" not in lite
+    assert "Plan the trip" in lite
+    assert "Trains before ten" in task

@@ -34,8 +34,9 @@ def test_page_csp_nonce_matches_every_script_tag(notes_app: NotesApp) -> None:
     assert directives["frame-ancestors"] == "'none'"
     assert directives["object-src"] == "'none'"
     assert directives["base-uri"] == "'none'"
-    assert directives["style-src"] == "'self'"
-    # No inline script or style for the nonce to be needed by.
+    # The nonce lets in the first visit's inline stylesheet too; never a style attribute.
+    assert directives["style-src"] == f"'self' 'nonce-{nonce.group(1)}'"
+    assert re.findall(r"<style\b[^>]*>", response.text) == [f'<style nonce="{nonce.group(1)}">']
     assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", response.text)
     assert " style=" not in response.text
 
@@ -109,8 +110,9 @@ def test_request_id_is_echoed_or_generated(notes_app: NotesApp) -> None:
 def test_showing_a_form_sets_only_the_csrf_cookie_not_a_session(notes_app: NotesApp) -> None:
     response = TestClient(notes_app.app).get("/notes")
 
-    (cookie,) = response.headers.get_list("set-cookie")
-    assert cookie.startswith("tiered_csrf=")
+    cookies = {c.split("=", 1)[0]: c for c in response.headers.get_list("set-cookie")}
+    assert set(cookies) == {"tiered_csrf", "tiered_css"}  # and the inline stylesheet's version
+    cookie = cookies["tiered_csrf"]
     assert "; HttpOnly" in cookie
     assert "; SameSite=Lax" in cookie
     assert "; Path=/" in cookie

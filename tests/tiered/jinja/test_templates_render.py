@@ -106,6 +106,9 @@ def context(
             '<input type="hidden" name="idempotency_key" value="0f0e">'
         ),
         "static_url": lambda path: "/static/" + path,
+        "stylesheets": lambda *paths: Markup(  # noqa: S704 (the test's own paths)
+            "".join(f'<link rel="stylesheet" href="/static/{path}">' for path in paths)
+        ),
         "static_integrity": lambda path: INTEGRITY.get(path, "sha384-other"),
         "flash_messages": lambda: list(flashes),
         "version_switch_url": lambda choice: f"/_tiered/version?choice={choice}&next=/tasks",
