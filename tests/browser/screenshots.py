@@ -6,7 +6,9 @@ Serves Taskboard on a temporary database and goes through it in Debian's Chromiu
 does: the home and log-in pages, a sign-up refused, the empty list, the list with tasks, a task, its
 edit form refused, a task that does not exist, and (the user made an admin) the flags page. Each
 screen is shot at 375 and 1280 px wide, in the light and the dark colour scheme with JavaScript on,
-and in the light scheme with JavaScript off: ``<screen>-<width>-<scheme>[-no-js].png``.
+and in the light scheme with JavaScript off: ``<screen>-<width>-<scheme>[-no-js].png``. With
+JavaScript, also the feedback: a toggle waiting on a slow network (``loading``, 1280 px), and an
+error shown in place beside the control used (``inplace-error``).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from tests.browser.live_server import PASSWORD, LiveServer, serve_taskboard
 from tests.browser.tools import INSTALL_HINT, find_tools
@@ -130,6 +132,8 @@ class Tour:
             page.goto("/tasks")
             self.wait_for_page()
             self.shoot("list")
+            if self.mode.javascript:
+                self.feedback()
             page.goto(f"/tasks/{first + 3}")
             self.wait_for_page()
             self.shoot("task")
@@ -156,10 +160,43 @@ class Tour:
             context.close()
         return self.files
 
+    def feedback(self) -> None:
+        """The list while a toggle waits on a slow network (its form held and marked busy), then
+        an action on a task deleted elsewhere meanwhile (the error beside the control used)."""
+        page = self.page
+        page.wait_for_function("() => document.readyState === 'complete' && !!window.htmx")
+        page.route("**/tasks/live*", lambda route: route.abort())  # keep the stale list
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Network.enable")
+        slow = {"offline": False, "latency": 3000, "downloadThroughput": -1, "uploadThroughput": -1}
+        cdp.send("Network.emulateNetworkConditions", slow)
+        page.locator("form.task-toggle button").first.click()
+        page.locator("form.task-toggle[aria-busy=true]").wait_for()
+        self.shoot("loading", full_page=False, widths=WIDTHS[-1:])
+        page.wait_for_function("() => !document.querySelector('[aria-busy]')", timeout=20_000)
+        fast = {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1}
+        cdp.send("Network.emulateNetworkConditions", fast)
+        gone = "Renew the car insurance"
+        token = self.token()
+        (task,) = [t for t in self.tasks(token) if t["title"] == gone]
+        self._api("DELETE", f"/tasks/{task['id']}", None, token)
+        page.locator("li.task", has_text=gone).locator("form.task-toggle button").click()
+        page.locator(".tiered-error-slot [role=alert]").wait_for()
+        self.shoot("inplace-error", full_page=False)
+        page.unroute("**/tasks/live*")
+
+    def token(self) -> str:
+        login = {"email": self.email, "password": PASSWORD}
+        return str(self._api("POST", "/api/tokens", login)["token"])
+
+    def tasks(self, token: str) -> list[dict[str, object]]:
+        items = self._api("GET", "/tasks", None, token)["items"]
+        assert isinstance(items, list)
+        return items
+
     def seed(self) -> int:
         """The tour's tasks, through the JSON API; the user made an admin. The first task's id."""
-        login = {"email": self.email, "password": PASSWORD}
-        token = str(self._api("POST", "/api/tokens", login)["token"])
+        token = self.token()
         ids = []
         for title, notes, due_on, done in TASKS:
             body = {"title": title, "notes": notes, **({"due_on": due_on} if due_on else {})}
@@ -172,16 +209,17 @@ class Tour:
         return ids[0]
 
     def _api(
-        self, method: str, path: str, body: Mapping[str, object], token: str | None = None
-    ) -> dict[str, object]:
+        self, method: str, path: str, body: Mapping[str, object] | None, token: str | None = None
+    ) -> dict[str, Any]:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
+        data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(  # noqa: S310 (our own http://127.0.0.1 URL)
-            self.server.url + path, data=json.dumps(body).encode(), headers=headers, method=method
+            self.server.url + path, data=data, headers=headers, method=method
         )
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310
-            answer: dict[str, object] = json.loads(response.read() or b"{}")
+            answer: dict[str, Any] = json.loads(response.read() or b"{}")
         return answer
 
     def upload(self, name: str, content: bytes) -> None:
@@ -194,16 +232,16 @@ class Tour:
     def wait_for_page(self) -> None:
         self.page.locator("main h1").wait_for()
 
-    def shoot(self, screen: str, *, full_page: bool = True) -> None:
+    def shoot(
+        self, screen: str, *, full_page: bool = True, widths: tuple[int, ...] = WIDTHS
+    ) -> None:
         if self.mode.screens is not None and screen not in self.mode.screens:
             return
         if screen == "flags" and not self.mode.javascript:
             return
         page = self.page
         page.wait_for_load_state("load")
-        for width in WIDTHS:
-            if screen == "flags" and width != WIDTHS[-1]:
-                continue
+        for width in widths:
             page.set_viewport_size({"width": width, "height": HEIGHT})
             name = f"{screen}-{width}-{self.mode.suffix}.png"
             page.screenshot(path=str(self.out / name), full_page=full_page, animations="disabled")

@@ -92,3 +92,47 @@ def test_without_javascript_nothing_runs_and_the_refresh_link_shows_the_change(
     assert page.locator(".task-title", has_text="Added elsewhere").count() == 0
     page.get_by_role("link", name="Refresh the list").click()
     page.locator(".task-title", has_text="Added elsewhere").wait_for()
+
+
+def test_a_refresh_that_would_redirect_leaves_the_page_and_its_input_as_they_are(
+    browser: Browser, live_server: LiveServer
+) -> None:
+    page, _ = _signed_up(browser, live_server)
+    _add_task(page, "Stay here")
+    page.wait_for_function("() => document.readyState === 'complete' && !!window.htmx")
+    page.get_by_label("Title", exact=True).fill("Half-typed")
+    other = page.context.new_page()  # the same browser logs out in another tab
+    other.goto("/settings")
+    with other.expect_navigation():
+        other.get_by_role("button", name="Log out", exact=True).click()
+
+    with page.expect_response(lambda r: "/tasks" in r.url and r.request.method == "GET"):
+        page.evaluate("() => htmx.trigger(document.body, 'tiered:live')")  # as a change would
+    notice = page.locator("#flash [data-tiered-stale]")
+    notice.wait_for()
+
+    assert "/tasks" in page.url
+    assert page.get_by_label("Title", exact=True).input_value() == "Half-typed"
+    assert page.locator(".task-title", has_text="Stay here").count() == 1
+    assert "/login" in (notice.get_by_role("link", name="Continue").get_attribute("href") or "")
+    page.context.close()
+
+
+def test_a_page_being_left_is_not_redrawn_by_a_refresh_answered_meanwhile(
+    browser: Browser, live_server: LiveServer
+) -> None:
+    page, _ = _signed_up(browser, live_server)
+    _add_task(page, "Old list")
+    page.wait_for_function("() => document.readyState === 'complete' && !!window.htmx")
+    page.evaluate("() => { document.getElementById('results').dataset.marked = 'yes'; }")
+
+    with page.expect_response(lambda r: "/tasks" in r.url and r.request.method == "GET"):
+        # The person has just followed a link (its new page not here yet) when the refresh goes.
+        page.evaluate(
+            "() => { window.dispatchEvent(new Event('beforeunload'));"
+            " htmx.trigger(document.body, 'tiered:live'); }"
+        )
+    page.wait_for_timeout(300)
+
+    assert page.locator("#results[data-marked=yes]").count() == 1  # not swapped
+    page.context.close()

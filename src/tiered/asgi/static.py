@@ -182,7 +182,7 @@ class StaticAssets:
             version=version,
             css="\n".join(texts),
             links="\n".join(f'<link rel="stylesheet" href="{url}">' for url in urls),
-            prefetch="\n".join(f'<link rel="prefetch" href="{url}" as="style">' for url in urls),
+            prefetch="\n".join(f'<link rel="prefetch" href="{url}">' for url in urls),
         )
         self._bundles[names] = found
         return found

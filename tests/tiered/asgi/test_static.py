@@ -42,7 +42,7 @@ def test_scripts_are_fingerprinted_immutable_and_match_their_integrity(
 def test_stylesheet_is_fingerprinted(notes_app: NotesApp) -> None:
     client = TestClient(notes_app.app)
     page = client.get("/notes").text
-    (href,) = re.findall(r'<link rel="prefetch" href="([^"]+)" as="style">', page)
+    (href,) = re.findall(r'<link rel="prefetch" href="([^"]+)">', page)
 
     response = client.get(href)
 
@@ -116,7 +116,7 @@ def test_app_static_files_override_and_join_tiered_ones(tmp_path: Path) -> None:
 
 def _stylesheet_url(client: TestClient) -> str:
     page = client.get("/notes").text  # a first visit: the stylesheet inline, and prefetched
-    (href,) = re.findall(r'<link rel="prefetch" href="([^"]+)" as="style">', page)
+    (href,) = re.findall(r'<link rel="prefetch" href="([^"]+)">', page)
     return str(href)
 
 

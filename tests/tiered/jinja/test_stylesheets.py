@@ -39,7 +39,7 @@ def test_a_first_visit_carries_the_stylesheet_inline_under_the_pages_nonce(
     assert f"script-src 'self' 'nonce-{nonce}'" in csp
     assert "unsafe-inline" not in csp
     assert '<link rel="stylesheet"' not in response.text
-    (prefetch,) = re.findall(r'<link rel="prefetch" href="([^"]+)" as="style">', response.text)
+    (prefetch,) = re.findall(r'<link rel="prefetch" href="([^"]+)">', response.text)
     assert re.fullmatch(r"/static/tiered/tiered\.[0-9a-f]{10}\.css", prefetch)
     cookie = response.headers["set-cookie"]
     assert re.search(rf"{STYLE_COOKIE}=[0-9a-f]{{10}}; Max-Age=31536000", cookie)

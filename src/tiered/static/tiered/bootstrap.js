@@ -170,9 +170,13 @@
     holds.set(ctx, { holder, buttons, timer });
   });
   on("htmx:finally:request", (e) => release(e.detail.ctx));
-  // A new request by the person clears the errors shown beside controls (one message at a time).
+  // A new request by the person clears the messages of the last one, the errors beside controls
+  // and #flash alike: what shows is about what they did last (one message at a time).
   on("htmx:before:request", (e) => {
-    if (byPerson(e.detail.ctx)) for (const slot of doc.querySelectorAll("." + SLOT)) slot.replaceChildren();
+    if (!byPerson(e.detail.ctx)) return;
+    for (const slot of doc.querySelectorAll("." + SLOT)) slot.replaceChildren();
+    const region = flash();
+    if (region) region.replaceChildren();
   });
   for (const type of ["click", "submit"]) {
     doc.addEventListener(type, (e) => {
@@ -184,10 +188,38 @@
     }, true);
   }
 
+  // 8. A request the person did not make (a poll, a live refresh) never takes the page elsewhere
+  // or changes it while it is being left: what they were typing stays, and a page being left
+  // for another (Log out, a link) is not redrawn meanwhile by an answer about the old one. An
+  // answer that would redirect shows a link in #flash instead. A page still here 10 s after it
+  // began to leave (a download, a 204) was not left.
+  let leftAt = -Infinity;
+  window.addEventListener("beforeunload", () => { leftAt = Date.now(); });
+  window.addEventListener("pageshow", () => { leftAt = -Infinity; });
+  on("htmx:before:response", (e) => {
+    const ctx = e.detail.ctx;
+    if (byPerson(ctx)) return;
+    if (Date.now() - leftAt < 10000) { e.preventDefault(); return; }
+    const to = ctx.hx && (ctx.hx.redirect || ctx.hx.location || (ctx.hx.refresh === "true" && location.href));
+    if (!to) return;
+    e.preventDefault();
+    const region = flash();
+    if (!region || region.querySelector("[data-tiered-stale]")) return;
+    const note = doc.createElement("p");
+    note.className = "flash-warning";
+    note.dataset.tieredStale = "";
+    const link = doc.createElement("a");
+    link.href = String(to).startsWith("{") ? location.href : String(to);
+    link.textContent = "Continue";
+    note.append("This page has stopped updating itself. ", link, ".");
+    region.replaceChildren(note);
+  });
+
   // 7. A GET that a form or its fields send (typing, Enter, a change), asking a region for what
   // it already shows or is loading, is not sent again: typing, a pause and then Enter in a search
-  // box (htmx hears input, search and submit) is one request, not three. Links and timers always
-  // go (a "Refresh" link, a poll). A failed request, or history moving, forgets what was asked.
+  // box (htmx hears input, search and submit) is one request, not three; a press of the form's
+  // button still moves the focus as its answer would have. Links and timers always go (a
+  // "Refresh" link, a poll). A failed request, or history moving, forgets what was asked.
   const FORM_EVENT = /^(input|change|search|keyup|submit)$/;
   const asked = new Map(); // a region's id -> the query it last asked for
   const askedBy = new WeakMap(); // a request's ctx -> [region id, query]
@@ -210,6 +242,9 @@
     const ev = ctx.sourceEvent;
     if (ev && FORM_EVENT.test(ev.type) && asked.get(target.id) === query) {
       e.preventDefault();
+      // What the answer would have done for the person: focus the region's [data-autofocus].
+      const el = byPerson(ctx) && (target.matches("[data-autofocus]") ? target : target.querySelector("[data-autofocus]"));
+      if (el) focusOn(el);
       return;
     }
     asked.set(target.id, query);
