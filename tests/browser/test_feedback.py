@@ -141,3 +141,50 @@ def test_the_title_follows_in_place_changes_and_a_search_asks_once(
     assert len(searches) == 1, [r.url for r in searches]
     assert page.locator(".task-title", has_text="Buy milk").count() == 1
     context.close()
+
+
+def test_an_optimistic_toggle_ticks_at_once_and_unticks_when_the_server_refuses(
+    browser: Browser, live_server: LiveServer
+) -> None:
+    """Each row's classes are recorded as they change: ticked optimistically, the row itself
+    (before the answer's swap replaces it) gets ``task-done``; refused, it loses it again. (No
+    slow network here: Chromium would tell the server, which gives a slow client the lite tier,
+    where the toggle is not optimistic.)"""
+    context = browser.new_context(base_url=live_server.url)
+    page = context.new_page()
+    email = f"tick-{uuid4().hex[:8]}@example.org"
+    page.goto("/signup")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    page.get_by_role("heading", name="Your tasks", level=1).wait_for()
+    for title in ("Kept task", "Gone task"):
+        page.get_by_role("textbox", name="Title", exact=True).fill(title)
+        page.get_by_role("button", name="Add task").click()
+        page.locator(".task-title", has_text=title).wait_for()
+    page.wait_for_function("() => document.readyState === 'complete' && !!window.htmx")
+    page.route("**/tasks/live*", lambda route: route.abort())  # the list stays as it was
+    record = """(title) => {
+      const li = [...document.querySelectorAll('li.task')]
+        .find((l) => l.textContent.includes(title));
+      window.seen = window.seen || {};
+      const seen = window.seen[title] = [];
+      new MutationObserver(() => seen.push(li.classList.contains('task-done')))
+        .observe(li, {attributes: true, attributeFilter: ['class']});
+    }"""
+
+    page.evaluate(record, "Kept task")
+    page.get_by_role("button", name=for_task("Mark done", "Kept task")).click()
+    page.get_by_role("button", name=for_task("Mark not done", "Kept task")).wait_for()
+    live_server.delete_task(email, "Gone task")
+    page.evaluate(record, "Gone task")
+    page.get_by_role("button", name=for_task("Mark done", "Gone task")).click()
+    page.locator(".tiered-error-slot [role=alert]").wait_for(timeout=10_000)
+    seen = page.evaluate("() => window.seen")
+
+    assert seen["Kept task"][:1] == [True]  # the old row ticked before the answer replaced it
+    assert seen["Gone task"] == [True, False]  # ticked, then back
+    gone = page.locator("li.task", has_text="Gone task")
+    assert "task-done" not in (gone.get_attribute("class") or "")
+    assert "Task not found" in page.locator(".tiered-error-slot").inner_text()
+    context.close()

@@ -19,6 +19,7 @@ SAVE_DATA = {**CHROME, "Save-Data": "on"}
 ENHANCEMENTS = (
     "inline_create",
     "in_place_toggle",
+    "optimistic_toggle",
     "in_place_edit",
     "in_place_filter",
     "search_as_you_type",

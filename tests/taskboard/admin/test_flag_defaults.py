@@ -34,10 +34,13 @@ SPOTS = {
     "in_place_filter": ("/tasks", '<form method="get" action="/tasks" role="search"'),
     "search_as_you_type": ("/tasks", '<input id="search-q"'),
     "in_place_toggle": ("/tasks", '<form method="post" action="/tasks/{id}/toggle"'),
+    "optimistic_toggle": ("/tasks", '<li class="task" id="task-{id}"'),
     "delete_confirm_dialog": ("/tasks", '<form method="get" action="/tasks/{id}/delete"'),
     "in_place_edit": ("/tasks/{id}", '<form method="post" action="/tasks/{id}" aria-labelledby'),
 }
 """Where each enhancement shows: the page, and the start of its element there."""
+NEEDS = {"optimistic_toggle": "in_place_toggle"}
+"""Enhancements that build on another: with that one off, they are off too."""
 
 
 @pytest.fixture
@@ -53,8 +56,10 @@ def spots(client: TestClient, task_id: int, headers: dict[str, str]) -> dict[str
         url = path.format(id=task_id)
         if url not in pages:
             pages[url] = client.get(url, headers=headers).text
-        # The search form holds the search box, another spot: its start tag is the filter's.
-        result[key] = spot(pages[url], start.format(id=task_id), whole=key != "in_place_filter")
+        # The search form holds the search box, another spot: its start tag is the filter's;
+        # a task's row holds its forms, other spots: its start tag is the optimistic toggle's.
+        whole = key not in ("in_place_filter", "optimistic_toggle")
+        result[key] = spot(pages[url], start.format(id=task_id), whole=whole)
     return result
 
 
@@ -91,7 +96,7 @@ def flags_of_file() -> dict[str, FlagDefinition]:
     ("headers", "expected"),
     [
         (CHROME, set(SPOTS)),
-        (SAVE_DATA, set(SPOTS) - {"search_as_you_type"}),
+        (SAVE_DATA, set(SPOTS) - {"search_as_you_type", "optimistic_toggle"}),
         (LYNX, set()),
     ],
     ids=["full", "lite (Save-Data)", "core (lynx)"],
@@ -128,8 +133,9 @@ def test_a_flag_turned_off_gives_the_baseline_markup_for_its_spot(
 
     assert now[key] == core[key]
     assert "data-hx-" not in now[key]
-    # Only that spot: every other enhancement is still there.
-    assert enhanced_spots(client, task_id, CHROME) == set(SPOTS) - {key}
+    # Only that spot (and what builds on it): every other enhancement is still there.
+    builds_on_it = {other for other, needed in NEEDS.items() if needed == key}
+    assert enhanced_spots(client, task_id, CHROME) == set(SPOTS) - {key} - builds_on_it
 
 
 def test_a_flag_turned_off_keeps_its_action_working_as_a_plain_form(

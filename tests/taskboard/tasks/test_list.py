@@ -161,7 +161,7 @@ def test_each_task_carries_its_id_and_links_to_its_page(
 
     page = client.get("/tasks")
 
-    assert f'<li class="task" id="task-{task_id}" data-task-id="{task_id}">' in page.text
+    assert f'<li class="task" id="task-{task_id}" data-task-id="{task_id}"' in page.text
     assert f'<a class="task-title" href="/tasks/{task_id}">Linked</a>' in page.text
     assert '<time datetime="2026-07-04">2026-07-04</time>' in page.text
 

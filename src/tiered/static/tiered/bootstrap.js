@@ -215,6 +215,28 @@
     region.replaceChildren(note);
   });
 
+  // 9. Optimistic changes: an element with data-tiered-optimistic="CLASS" (and
+  // data-tiered-optimistic-from="SELECTOR", the forms inside it that change it) flips CLASS as
+  // soon as the person sends one of those forms, before the answer; the answer's swap then shows
+  // the server's state. If the request fails, the class flips back (and the error shows beside
+  // the form, as every error does).
+  const flipped = new WeakMap();
+  on("htmx:before:request", (e) => {
+    const ctx = e.detail.ctx;
+    const form = byPerson(ctx) && holderOf(ctx.sourceElement);
+    const el = form && form.parentElement && form.parentElement.closest("[data-tiered-optimistic]");
+    if (!el || !form.matches(el.dataset.tieredOptimisticFrom || "form")) return;
+    el.classList.toggle(el.dataset.tieredOptimistic);
+    flipped.set(ctx, el);
+  });
+  const flipBack = (e) => {
+    const el = flipped.get(e.detail.ctx);
+    if (el && el.isConnected) el.classList.toggle(el.dataset.tieredOptimistic);
+    flipped.delete(e.detail.ctx);
+  };
+  on("htmx:response:error", flipBack);
+  on("htmx:error", flipBack);
+
   // 7. A GET that a form or its fields send (typing, Enter, a change), asking a region for what
   // it already shows or is loading, is not sent again: typing, a pause and then Enter in a search
   // box (htmx hears input, search and submit) is one request, not three; a press of the form's
