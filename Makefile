@@ -74,6 +74,10 @@ bench-jobs: $(VENV)/.synced ## Jobs through a real worker on each broker here: a
 bench-live: $(VENV)/.synced ## What 500 open live-update streams cost one process: list page req/s and p99, memory a stream, write-to-update latency (~1 min; not in make bench)
 	$(BIN)/python -m bench.live_load
 
+.PHONY: bench-slow3g
+bench-slow3g: $(VENV)/.synced ## First and repeat visits per tier in Chromium on emulated Slow 3G: first paint, round trips, requests, bytes; BASELINE=REV measures that revision too (~4 min; not in make bench)
+	$(BIN)/python -m bench.slow3g $(if $(BASELINE),--baseline $(BASELINE))
+
 .PHONY: bench-topology
 bench-topology: $(VENV)/.synced ## Taskboard behind nginx (TLS) with 1 and 2 instances, against one direct, on PostgreSQL (~3 min; not in make bench)
 	$(BIN)/python -m bench.topology

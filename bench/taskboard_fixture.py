@@ -119,9 +119,15 @@ def _postgres(statement: str, url: str = POSTGRES_ADMIN) -> None:
 
 @contextlib.contextmanager
 def seeded_databases(
-    kinds: Sequence[DbKind], *, users: int, tasks: int
+    kinds: Sequence[DbKind],
+    *,
+    users: int,
+    tasks: int,
+    environ: Mapping[str, str] | None = None,
 ) -> Iterator[dict[DbKind, SeededDatabase]]:
-    """Fresh databases of each kind, seeded with ``taskboard seed`` at the same time."""
+    """Fresh databases of each kind, seeded with ``taskboard seed`` at the same time.
+    ``environ`` is added to the seed's environment (a ``PYTHONPATH`` that serves another
+    revision's code, say)."""
     with tempfile.TemporaryDirectory(prefix="taskboard-bench-") as directory:
         root = Path(directory)
         created_pg: str | None = None
@@ -149,7 +155,10 @@ def seeded_databases(
                 ]
                 log = (data_dir / "seed.log").open("wb")
                 process = subprocess.Popen(
-                    command, env=database.environ(), stdout=log, stderr=subprocess.STDOUT
+                    command,
+                    env={**database.environ(), **(environ or {})},
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
                 )
                 pending[kind] = (database, process, time.monotonic())
             seeded: dict[DbKind, SeededDatabase] = {}
