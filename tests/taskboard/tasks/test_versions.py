@@ -12,7 +12,7 @@ from taskboard.tasks import service
 from tests.taskboard.conftest import Account, log_in
 from tests.taskboard.tasks.support import HX, JSON, csrf, make_tasks, stored
 from tiered import EntityTags
-from tiered.testing import split_fragment
+from tiered.testing import hidden_fields, split_fragment
 
 
 @pytest.fixture
@@ -268,3 +268,30 @@ def test_a_write_that_loses_a_race_is_retried_without_a_precondition_and_refused
     (task,) = stored(client, logged_in)
     assert (task["title"], task["notes"]) == ("First", "Second")
     assert client.portal.call(race, EntityTags(any=False, tags=("3",))) == "refused at version 4"
+
+
+def test_a_delete_confirmed_on_a_stale_page_deletes_nothing_and_asks_again(
+    client: TestClient, logged_in: Account
+) -> None:
+    (task_id,) = make_tasks(client, logged_in, ["Old name"])
+    page = client.get(f"/tasks/{task_id}/delete?status=open")
+    action = f"/tasks/{task_id}/delete"
+    fields = hidden_fields(page.text, action=action)
+    assert fields["version"] == "1"
+    _rename(client, task_id, "New name")  # changed in another tab meanwhile
+
+    refused = client.post(
+        f"/tasks/{task_id}/delete?status=open", data=fields, follow_redirects=False
+    )
+    assert refused.status_code == 303
+    assert refused.headers["location"] == f"/tasks/{task_id}/delete?status=open"
+    assert [t["title"] for t in stored(client, logged_in)] == ["New name"]  # nothing deleted
+    again = client.get(refused.headers["location"])
+    assert "This task changed since you opened this page, and nothing was deleted." in again.text
+    assert "“New name” will be deleted" in again.text
+
+    deleted = client.post(
+        f"/tasks/{task_id}/delete?status=open", data=hidden_fields(again.text, action=action)
+    )
+    assert deleted.status_code == 200
+    assert stored(client, logged_in) == []

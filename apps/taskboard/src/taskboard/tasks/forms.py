@@ -88,6 +88,15 @@ class TaskEdit(TaskForm):
     version: Version = None
 
 
+class DeleteForm(BaseModel):
+    """``POST /tasks/{id}/delete``: optionally the version the confirmation page showed, so a
+    task changed meanwhile is shown again rather than deleted unseen."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: Version = None
+
+
 class ToggleForm(BaseModel):
     """``POST /tasks/{id}/toggle``: the state the button asks for (without it, done flips), and
     optionally the version it was pressed on."""

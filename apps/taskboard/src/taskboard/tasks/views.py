@@ -25,7 +25,7 @@ from taskboard.accounts.models import User
 from taskboard.accounts.views import CurrentUser
 from taskboard.db import Database, DbSession, Id
 from taskboard.tasks import service
-from taskboard.tasks.forms import LABELS, TaskEdit, TaskForm, TaskPatch, ToggleForm
+from taskboard.tasks.forms import LABELS, DeleteForm, TaskEdit, TaskForm, TaskPatch, ToggleForm
 from taskboard.tasks.models import Task
 from taskboard.tasks.service import (
     DEFAULT_SORT,
@@ -471,13 +471,33 @@ async def confirm_delete(
 
 @router.post("/tasks/{task_id}/delete")
 @tiered.form(
-    template=LIST_TEMPLATE, block="results", context=_list_context, success_block="results"
+    DeleteForm,
+    template=LIST_TEMPLATE,
+    block="results",
+    context=_list_context,
+    success_block="results",
+    labels=LABELS,
 )
 async def delete_task(
-    task_id: Id, user: Owner, db: DbSession, request: Request
+    task_id: Id, user: Owner, db: DbSession, request: Request, data: DeleteForm
 ) -> tiered.Done[None]:
-    """Delete the task; the browser goes back to the list as it was."""
-    task = await service.delete_task(db, user.id, task_id)
+    """Delete the task; the browser goes back to the list as it was. From the confirmation page
+    (which sends the version it showed), a task changed meanwhile is not deleted: the page comes
+    back showing it as it is now, to be confirmed again."""
+    try:
+        task = await service.delete_task(
+            db, user.id, task_id, expected=_expected(data.version, request)
+        )
+    except service.TaskChanged:
+        again = f"/tasks/{task_id}/delete"
+        if request.url.query:
+            again += "?" + request.url.query
+        return tiered.Done(
+            again,
+            flash="This task changed since you opened this page, and nothing was deleted. "
+            "Check it below, and delete it again if you still want to.",
+            flash_level="warning",
+        )
     await _announce(request, user.id, "task.deleted", task_id)
     return tiered.Done(
         _list_url(_lenient_state(request.query_params)), flash=f"Deleted the task “{task.title}”."
