@@ -19,12 +19,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+from uuid import uuid4
 
 import uvicorn
 
 from taskboard.app import create_app
 from taskboard.settings import Settings
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
 SECRET = "browser-suite-secret-key-that-is-long-enough-0123"
 PASSWORD = "correct horse battery staple"
@@ -96,6 +100,21 @@ class LiveServer:
 
 
 @contextmanager
+def signed_up(
+    browser: Browser, server: LiveServer, prefix: str, *, javascript: bool = True
+) -> tuple[Page, str]:
+    """A new user's list, in a browser context of its own: the page and the user's email."""
+    context = browser.new_context(base_url=server.url, java_script_enabled=javascript)
+    page = context.new_page()
+    email = f"{prefix}-{uuid4().hex[:8]}@example.org"
+    page.goto("/signup")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Create account").click()
+    page.get_by_role("heading", name="Your tasks", level=1).wait_for()
+    return page, email
+
+
 def job_worker(data_dir: Path) -> Iterator[subprocess.Popen[bytes]]:
     """A job worker (``taskboard worker``) for the Taskboard served from ``data_dir``, on its
     embedded broker, until the block ends."""

@@ -1,15 +1,15 @@
-"""Feedback while a request takes a while, in real Chromium on a network with one-second round
-trips: the control that sent it is held (a second click sends nothing) and, after 300 ms, shows
-that it is waiting (aria-busy); the keyboard focus stays where it was; all of it ends with the
-answer."""
+"""Feedback at every step, in real Chromium: a slow request's control is held (a second click
+sends nothing) and, after 300 ms, shows that it is waiting (aria-busy), the focus staying where
+it was; an error shows beside the control used, focused, one at a time; the document's title
+follows in-place changes ("Error: …" too); a search asks once per pause; an optimistic tick
+changes at once and changes back when the server refuses."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
-from uuid import uuid4
 
 from tests.browser.journeys import for_task
-from tests.browser.live_server import PASSWORD, LiveServer
+from tests.browser.live_server import LiveServer, signed_up
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Request
@@ -18,13 +18,8 @@ if TYPE_CHECKING:
 def test_a_slow_toggle_is_held_shown_as_waiting_and_sent_once(
     browser: Browser, live_server: LiveServer
 ) -> None:
-    context = browser.new_context(base_url=live_server.url)
-    page = context.new_page()
-    page.goto("/signup")
-    page.get_by_label("Email").fill(f"slow-{uuid4().hex[:8]}@example.org")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Create account").click()
-    page.get_by_role("heading", name="Your tasks", level=1).wait_for()
+    page, _ = signed_up(browser, live_server, "slow")
+    context = page.context
     page.get_by_role("textbox", name="Title", exact=True).fill("Water the plants")
     page.get_by_role("button", name="Add task").click()
     page.locator(".task-title", has_text="Water the plants").wait_for()
@@ -65,14 +60,8 @@ def test_a_slow_toggle_is_held_shown_as_waiting_and_sent_once(
 def test_an_error_in_place_is_shown_beside_the_control_focused_and_replaced_not_stacked(
     browser: Browser, live_server: LiveServer
 ) -> None:
-    context = browser.new_context(base_url=live_server.url)
-    page = context.new_page()
-    email = f"gone-{uuid4().hex[:8]}@example.org"
-    page.goto("/signup")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Create account").click()
-    page.get_by_role("heading", name="Your tasks", level=1).wait_for()
+    page, email = signed_up(browser, live_server, "gone")
+    context = page.context
     for title in ("First task", "Second task"):
         page.get_by_role("textbox", name="Title", exact=True).fill(title)
         page.get_by_role("button", name="Add task").click()
@@ -105,13 +94,8 @@ def test_an_error_in_place_is_shown_beside_the_control_focused_and_replaced_not_
 def test_the_title_follows_in_place_changes_and_a_search_asks_once(
     browser: Browser, live_server: LiveServer
 ) -> None:
-    context = browser.new_context(base_url=live_server.url)
-    page = context.new_page()
-    page.goto("/signup")
-    page.get_by_label("Email").fill(f"title-{uuid4().hex[:8]}@example.org")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Create account").click()
-    page.get_by_role("heading", name="Your tasks", level=1).wait_for()
+    page, _ = signed_up(browser, live_server, "title")
+    context = page.context
     page.wait_for_function("() => document.readyState === 'complete' && !!window.htmx")
     assert page.title() == "Your tasks \N{EN DASH} Taskboard"
 
@@ -150,14 +134,8 @@ def test_an_optimistic_toggle_ticks_at_once_and_unticks_when_the_server_refuses(
     (before the answer's swap replaces it) gets ``task-done``; refused, it loses it again. (No
     slow network here: Chromium would tell the server, which gives a slow client the lite tier,
     where the toggle is not optimistic.)"""
-    context = browser.new_context(base_url=live_server.url)
-    page = context.new_page()
-    email = f"tick-{uuid4().hex[:8]}@example.org"
-    page.goto("/signup")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Create account").click()
-    page.get_by_role("heading", name="Your tasks", level=1).wait_for()
+    page, email = signed_up(browser, live_server, "tick")
+    context = page.context
     for title in ("Kept task", "Gone task"):
         page.get_by_role("textbox", name="Title", exact=True).fill(title)
         page.get_by_role("button", name="Add task").click()

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import time
 from typing import TYPE_CHECKING
-from uuid import uuid4
 
-from tests.browser.live_server import PASSWORD, LiveServer
+from tests.browser.live_server import PASSWORD, LiveServer, signed_up
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -19,15 +18,7 @@ if TYPE_CHECKING:
 def _signed_up(
     browser: Browser, server: LiveServer, *, javascript: bool = True
 ) -> tuple[Page, str]:
-    context = browser.new_context(base_url=server.url, java_script_enabled=javascript)
-    page = context.new_page()
-    email = f"live-{uuid4().hex[:8]}@example.org"
-    page.goto("/signup")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Create account").click()
-    page.get_by_role("heading", name="Your tasks", level=1).wait_for()
-    return page, email
+    return signed_up(browser, server, "live", javascript=javascript)
 
 
 def _second_browser(

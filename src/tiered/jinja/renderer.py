@@ -252,17 +252,7 @@ class Renderer:
 
     def block(self, template: str, block: str, context: Mapping[str, Any]) -> str:
         """One block of ``template``, as jinja2-fragments' ``render_block`` renders it."""
-        environment = self.environment
-        compiled = environment.get_template(template)
-        try:
-            render_block = compiled.blocks[block]
-        except KeyError:
-            raise BlockNotFoundError(block, template) from None
-        render_context = self._context(compiled, context)
-        try:
-            return environment.concat(render_block(render_context))
-        except Exception:
-            environment.handle_exception()
+        return self._block(template, block, context, with_title=False)[0]
 
     def fragment(self, template: str, block: str, context: Mapping[str, Any]) -> str:
         """Block ``block`` of ``template`` as an enhanced request gets it: after the document's
@@ -271,6 +261,14 @@ class Renderer:
         the tab, the history and a screen reader's "where am I" follow in-place changes: a
         search's "Tasks matching …", a form's "Error: …".
         """
+        html, title = self._block(template, block, context, with_title=True)
+        if title is None:
+            return html
+        return f"<head><title>{title}</title></head>{html}"
+
+    def _block(
+        self, template: str, block: str, context: Mapping[str, Any], *, with_title: bool
+    ) -> tuple[str, str | None]:
         environment = self.environment
         compiled = environment.get_template(template)
         try:
@@ -280,12 +278,9 @@ class Renderer:
         render_context = self._context(compiled, context)
         try:
             html = environment.concat(render_block(render_context))
-            title = _document_title(compiled, render_context)
+            return html, _document_title(compiled, render_context) if with_title else None
         except Exception:
             environment.handle_exception()
-        if title is None:
-            return html
-        return f"<head><title>{title}</title></head>{html}"
 
     def _context(self, template: Template, context: Mapping[str, Any]) -> Context:
         """The render context, as ``template.new_context`` makes it, at a fraction of the cost.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import gzip
 import hashlib
 import re
 from pathlib import Path
@@ -121,8 +122,6 @@ def _stylesheet_url(client: TestClient) -> str:
 
 
 def test_text_files_are_sent_compressed_to_clients_that_accept_it(notes_app: NotesApp) -> None:
-    import gzip
-
     import brotli
 
     client = TestClient(notes_app.app)
@@ -162,3 +161,10 @@ def test_a_compressed_file_answers_304_to_its_etag(notes_app: NotesApp) -> None:
     assert again.status_code == 304
     assert other.status_code == 200  # another encoding is another representation
     assert other.headers["etag"] != first.headers["etag"]
+
+
+def test_tiered_css_stays_within_its_budget() -> None:
+    """5 KiB gzipped: a first visit carries it inline in every page (see tiered.css's header)."""
+    css = Path(tiered.__file__).parent / "static" / "tiered" / "tiered.css"
+
+    assert len(gzip.compress(css.read_bytes(), compresslevel=9)) <= 5 * 1024
