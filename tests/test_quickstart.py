@@ -56,7 +56,7 @@ def test_quickstart_serves_a_page(quickstart: ModuleType) -> None:
 def test_quickstart_serves_a_fragment_to_htmx(quickstart: ModuleType) -> None:
     response = TestClient(quickstart.app).get("/hello/Ada", headers={"HX-Request": "true"})
     assert response.status_code == 200
-    assert response.text == '<p id="greeting">Hello, Ada!</p>'
+    assert response.text == '<head><title>Hello</title></head><p id="greeting">Hello, Ada!</p>'
 
 
 def test_quickstart_serves_json_described_in_openapi(quickstart: ModuleType) -> None:
