@@ -97,7 +97,8 @@ class StyleBundle:
     prefetch: str
 
 
-_RELATIVE_URL = re.compile(r"""url\(\s*(?!['"]?(?:data:|/|#))""", re.IGNORECASE)
+_RELATIVE_URL = re.compile(r"""url\(\s*(?!['"]?(?:[a-z][a-z0-9+.-]*:|/|#))""", re.IGNORECASE)
+"""A ``url(`` with neither a scheme (``data:``, ``https:``) nor an absolute path nor a fragment."""
 _CLOSES_STYLE = re.compile(r"</style", re.IGNORECASE)
 
 
@@ -168,7 +169,7 @@ class StaticAssets:
                 raise ImproperlyConfigured(
                     f"The stylesheet {entry.logical!r} has a relative url(), which would resolve "
                     "against the page once the stylesheet is in it; use an absolute path "
-                    "(/static/...) or a data: URI."
+                    "(/static/...), a full URL or a data: URI."
                 )
             if _CLOSES_STYLE.search(text):
                 raise ImproperlyConfigured(

@@ -1,7 +1,8 @@
 """Render a template as a whole page, or one named block of the same template as a fragment.
 
 One template per page keeps one source of truth for its markup: the fragment an enhanced request
-gets is, byte for byte, the block the full page contains (jinja2-fragments renders the block).
+gets is, byte for byte, the block the full page contains (jinja2-fragments renders the block),
+after the page's title for htmx to make the document's (:meth:`Renderer.fragment`).
 
 Template globals read the current request from the template context (``pass_context``), so no
 per-request closures are built: ``csrf_token()``, ``csrf_input()``, ``form_guard()``,

@@ -133,8 +133,11 @@ def test_a_stylesheet_that_cannot_go_inline_is_refused_by_name(
     assert "'bad.css'" in str(refused.value)
 
 
-def test_absolute_and_data_urls_may_go_inline(tmp_path: Path) -> None:
-    css = "a { background: url(/static/x.png); } b { background: url('data:image/png;base64,AA'); }"
+def test_absolute_full_and_data_urls_may_go_inline(tmp_path: Path) -> None:
+    css = (
+        "a { background: url(/static/x.png); } b { background: url('data:image/png;base64,AA'); }"
+        ' i { background: url("https://example.org/i.png"); }'
+    )
     (tmp_path / "ok.css").write_text(css)
 
     bundle = StaticAssets([tmp_path], "/static").bundle(("ok.css",))

@@ -188,6 +188,50 @@
     }, true);
   }
 
+  // 7. A GET that a form or its fields send (typing, Enter, a change), asking a region for what
+  // it already shows or is loading, is not sent again: typing, a pause and then Enter in a search
+  // box (htmx hears input, search and submit) is one request, not three; a press of the form's
+  // button still moves the focus as its answer would have. Links and timers always go (a
+  // "Refresh" link, a poll). A failed request, or history moving, forgets what was asked.
+  const FORM_EVENT = /^(input|change|search|keyup|submit)$/;
+  const asked = new Map(); // a region's id -> the query it last asked for
+  const askedBy = new WeakMap(); // a request's ctx -> [region id, query]
+  const queryOf = (req) => {
+    const url = new URL(req.action, location.href);
+    const pairs = new Set([...url.searchParams].map(([k, v]) => k + "=" + v));
+    if (req.body) {
+      for (const k of new Set(req.body.keys())) {
+        for (const p of [...pairs]) if (p.startsWith(k + "=")) pairs.delete(p);
+      }
+      for (const [k, v] of req.body) if (typeof v === "string") pairs.add(k + "=" + v);
+    }
+    return url.pathname + "?" + [...pairs].sort().join("&");
+  };
+  on("htmx:config:request", (e) => {
+    const ctx = e.detail.ctx;
+    const target = typeof ctx.target === "string" ? doc.querySelector(ctx.target) : ctx.target;
+    if (ctx.request.method !== "GET" || !(target instanceof Element) || !target.id) return;
+    const query = queryOf(ctx.request);
+    const ev = ctx.sourceEvent;
+    if (ev && FORM_EVENT.test(ev.type) && asked.get(target.id) === query) {
+      e.preventDefault();
+      // What the answer would have done for the person: focus the region's [data-autofocus].
+      const el = byPerson(ctx) && (target.matches("[data-autofocus]") ? target : target.querySelector("[data-autofocus]"));
+      if (el) focusOn(el);
+      return;
+    }
+    asked.set(target.id, query);
+    askedBy.set(ctx, [target.id, query]);
+  });
+  const forget = (e) => {
+    const [id, query] = askedBy.get(e.detail.ctx) || [];
+    if (id && asked.get(id) === query) asked.delete(id);
+  };
+  on("htmx:response:error", forget);
+  on("htmx:error", forget);
+  window.addEventListener("popstate", () => asked.clear());
+  window.addEventListener("pageshow", (e) => { if (e.persisted) asked.clear(); });
+
   // 8. A request the person did not make (a poll, a live refresh) never takes the page elsewhere
   // or changes it while it is being left: what they were typing stays, and a page being left
   // for another (Log out, a link) is not redrawn meanwhile by an answer about the old one. An
@@ -236,48 +280,4 @@
   };
   on("htmx:response:error", flipBack);
   on("htmx:error", flipBack);
-
-  // 7. A GET that a form or its fields send (typing, Enter, a change), asking a region for what
-  // it already shows or is loading, is not sent again: typing, a pause and then Enter in a search
-  // box (htmx hears input, search and submit) is one request, not three; a press of the form's
-  // button still moves the focus as its answer would have. Links and timers always go (a
-  // "Refresh" link, a poll). A failed request, or history moving, forgets what was asked.
-  const FORM_EVENT = /^(input|change|search|keyup|submit)$/;
-  const asked = new Map(); // a region's id -> the query it last asked for
-  const askedBy = new WeakMap(); // a request's ctx -> [region id, query]
-  const queryOf = (req) => {
-    const url = new URL(req.action, location.href);
-    const pairs = new Set([...url.searchParams].map(([k, v]) => k + "=" + v));
-    if (req.body) {
-      for (const k of new Set(req.body.keys())) {
-        for (const p of [...pairs]) if (p.startsWith(k + "=")) pairs.delete(p);
-      }
-      for (const [k, v] of req.body) if (typeof v === "string") pairs.add(k + "=" + v);
-    }
-    return url.pathname + "?" + [...pairs].sort().join("&");
-  };
-  on("htmx:config:request", (e) => {
-    const ctx = e.detail.ctx;
-    const target = typeof ctx.target === "string" ? doc.querySelector(ctx.target) : ctx.target;
-    if (ctx.request.method !== "GET" || !(target instanceof Element) || !target.id) return;
-    const query = queryOf(ctx.request);
-    const ev = ctx.sourceEvent;
-    if (ev && FORM_EVENT.test(ev.type) && asked.get(target.id) === query) {
-      e.preventDefault();
-      // What the answer would have done for the person: focus the region's [data-autofocus].
-      const el = byPerson(ctx) && (target.matches("[data-autofocus]") ? target : target.querySelector("[data-autofocus]"));
-      if (el) focusOn(el);
-      return;
-    }
-    asked.set(target.id, query);
-    askedBy.set(ctx, [target.id, query]);
-  });
-  const forget = (e) => {
-    const [id, query] = askedBy.get(e.detail.ctx) || [];
-    if (id && asked.get(id) === query) asked.delete(id);
-  };
-  on("htmx:response:error", forget);
-  on("htmx:error", forget);
-  window.addEventListener("popstate", () => asked.clear());
-  window.addEventListener("pageshow", (e) => { if (e.persisted) asked.clear(); });
 })();
