@@ -99,7 +99,6 @@ class LiveServer:
         return answer
 
 
-@contextmanager
 def signed_up(
     browser: Browser, server: LiveServer, prefix: str, *, javascript: bool = True
 ) -> tuple[Page, str]:
@@ -115,6 +114,7 @@ def signed_up(
     return page, email
 
 
+@contextmanager
 def job_worker(data_dir: Path) -> Iterator[subprocess.Popen[bytes]]:
     """A job worker (``taskboard worker``) for the Taskboard served from ``data_dir``, on its
     embedded broker, until the block ends."""
