@@ -99,6 +99,9 @@ class Settings:
     request's own."""
     password_reset_max_age: int = 3600
     """``PASSWORD_RESET_MAX_AGE``: seconds a password-reset link works."""
+    signups_per_address: str = "10/minute;30/hour"
+    """Sign-ups one client address may make, so nobody tests quickly which emails have accounts;
+    a test suite that signs up many users from 127.0.0.1 raises it."""
     reset_requests_per_address: str = "10/minute;50/hour"
     """Password-reset requests one client address may make, whatever the emails."""
     reset_requests_per_email: str = "3/hour;10/day"

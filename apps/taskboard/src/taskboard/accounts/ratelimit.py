@@ -274,6 +274,7 @@ def build_limiter(settings: Settings) -> LoginLimiter:
         per_address=settings.login_failures_per_address,
         per_account=settings.login_failures_per_account,
         per_device=settings.login_failures_per_device,
+        signups_per_address=settings.signups_per_address,
         resets_per_address=settings.reset_requests_per_address,
         resets_per_email=settings.reset_requests_per_email,
     )
