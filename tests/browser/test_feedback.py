@@ -12,7 +12,16 @@ from tests.browser.journeys import for_task
 from tests.browser.live_server import LiveServer, signed_up
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Request
+    from playwright.sync_api import Browser, Page, Request
+
+
+def _add_tasks(page: Page, *titles: str) -> None:
+    """Add each task through the list's form, then wait until htmx is running on the page."""
+    for title in titles:
+        page.get_by_role("textbox", name="Title", exact=True).fill(title)
+        page.get_by_role("button", name="Add task").click()
+        page.locator(".task-title", has_text=title).wait_for()
+    page.wait_for_function("() => document.readyState === 'complete' && !!window.htmx")
 
 
 def test_a_slow_toggle_is_held_shown_as_waiting_and_sent_once(
@@ -20,10 +29,7 @@ def test_a_slow_toggle_is_held_shown_as_waiting_and_sent_once(
 ) -> None:
     page, _ = signed_up(browser, live_server, "slow")
     context = page.context
-    page.get_by_role("textbox", name="Title", exact=True).fill("Water the plants")
-    page.get_by_role("button", name="Add task").click()
-    page.locator(".task-title", has_text="Water the plants").wait_for()
-    page.wait_for_function("() => document.readyState === 'complete' && !!window.htmx")
+    _add_tasks(page, "Water the plants")
     toggles: list[Request] = []
     page.on("request", lambda r: toggles.append(r) if r.url.endswith("/toggle") else None)
     cdp = context.new_cdp_session(page)
@@ -62,11 +68,7 @@ def test_an_error_in_place_is_shown_beside_the_control_focused_and_replaced_not_
 ) -> None:
     page, email = signed_up(browser, live_server, "gone")
     context = page.context
-    for title in ("First task", "Second task"):
-        page.get_by_role("textbox", name="Title", exact=True).fill(title)
-        page.get_by_role("button", name="Add task").click()
-        page.locator(".task-title", has_text=title).wait_for()
-    page.wait_for_function("() => document.readyState === 'complete' && !!window.htmx")
+    _add_tasks(page, "First task", "Second task")
     # Both tasks are deleted elsewhere (another device) while this list still shows them.
     page.route("**/tasks/live*", lambda route: route.abort())  # no live refresh to hide it
     for title in ("First task", "Second task"):
@@ -136,11 +138,7 @@ def test_an_optimistic_toggle_ticks_at_once_and_unticks_when_the_server_refuses(
     where the toggle is not optimistic.)"""
     page, email = signed_up(browser, live_server, "tick")
     context = page.context
-    for title in ("Kept task", "Gone task"):
-        page.get_by_role("textbox", name="Title", exact=True).fill(title)
-        page.get_by_role("button", name="Add task").click()
-        page.locator(".task-title", has_text=title).wait_for()
-    page.wait_for_function("() => document.readyState === 'complete' && !!window.htmx")
+    _add_tasks(page, "Kept task", "Gone task")
     page.route("**/tasks/live*", lambda route: route.abort())  # the list stays as it was
     record = """(title) => {
       const li = [...document.querySelectorAll('li.task')]
