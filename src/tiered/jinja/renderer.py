@@ -32,7 +32,7 @@ from jinja2.runtime import BlockReference, Context, Undefined
 from jinja2_fragments import BlockNotFoundError
 from markupsafe import Markup, escape
 
-from tiered.asgi.context import SCOPE_KEY, Flash, RequestContext, cookie_name
+from tiered.asgi.context import SCOPE_KEY, Flash, RequestContext, get_cookie, set_cookie
 from tiered.asgi.csrf import CSRF_FIELD
 from tiered.asgi.static import StaticAssets
 from tiered.flags.runtime import flag
@@ -88,14 +88,13 @@ def _stylesheets(context: Context, *names: str) -> Markup:
     """The layout's stylesheets: inline on a first visit (no round trip before the page is styled,
     allowed by the CSP nonce), linked once the browser has them, and always linked for a text
     browser (which fetches no stylesheet, so inline text would only cost it bytes)."""
+    request = context["request"]
     ctx = _ctx(context)
     bundle = ctx.runtime.static.bundle(names)
-    seen = ctx.cookies.get(cookie_name(STYLE_COOKIE, ctx.secure))
+    seen = get_cookie(request, STYLE_COOKIE)
     if seen == bundle.version or "text-browser" in ctx.client.reasons:
         return Markup(bundle.links)  # noqa: S704 (fingerprinted static URLs)
-    if ctx.set_cookies is None:
-        ctx.set_cookies = []
-    ctx.set_cookies.append((STYLE_COOKIE, bundle.version, _STYLE_COOKIE_MAX_AGE))
+    set_cookie(request, STYLE_COOKIE, bundle.version, max_age=_STYLE_COOKIE_MAX_AGE)
     inline = f'<style nonce="{ctx.nonce}">\n{bundle.css}</style>\n{bundle.prefetch}'
     return Markup(inline)  # noqa: S704 (the app's own stylesheets, checked by bundle())
 
