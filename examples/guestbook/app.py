@@ -94,7 +94,7 @@ def create_app(settings: TieredSettings | None = None) -> FastAPI:
     async def index(page: Annotated[int, Query(ge=1, le=10_000)] = 1) -> EntryList:
         return book.page(page)
 
-    @app.post("/entries")
+    @app.post("/entries", status_code=201)
     @tiered.form(
         EntryForm,
         template="index.html",

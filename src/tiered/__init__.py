@@ -60,6 +60,7 @@ from tiered.core.negotiation import Negotiated, Representation, negotiate
 from tiered.core.tiers import Reason, Tier, TierPolicy
 from tiered.core.versions import ApiVersion, JsonVersions
 from tiered.fastapi.install import install
+from tiered.fastapi.openapi import raises
 from tiered.fastapi.routing import route
 from tiered.fastapi.views import ClientDep, Done, form, read_body, view
 from tiered.flags.guard import GuardedProvider
@@ -148,6 +149,7 @@ __all__ = [
     "install",
     "negotiate",
     "parse_flag",
+    "raises",
     "read_body",
     "read_client",
     "route",

@@ -84,6 +84,7 @@ PUBLIC_NAMES = [
     "install",
     "negotiate",
     "parse_flag",
+    "raises",
     "read_body",
     "read_client",
     "route",

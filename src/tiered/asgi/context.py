@@ -11,7 +11,7 @@ from starlette.requests import HTTPConnection
 from tiered.asgi.sessions import Session
 from tiered.core.capabilities import Client
 from tiered.core.errors import ImproperlyConfigured
-from tiered.core.negotiation import Representation
+from tiered.core.negotiation import Representation, effective_accept
 
 if TYPE_CHECKING:
     from starlette.datastructures import FormData
@@ -83,6 +83,12 @@ class RequestContext:
         self._form_key_prefix: str | None = None
         self._form_keys = 0
         self._nonce: str | None = None
+
+    @property
+    def accept(self) -> str | None:
+        """The ``Accept`` that negotiation reads: a JSON body with no preference is answered in
+        JSON (:func:`tiered.core.negotiation.effective_accept`)."""
+        return effective_accept(self.headers.get("accept"), self.headers.get("content-type"))
 
     @property
     def nonce(self) -> str:

@@ -34,7 +34,8 @@ from tiered.core.errors import (
     ValidationFailed,
 )
 from tiered.core.forms import FieldError
-from tiered.core.negotiation import negotiate_error
+from tiered.core.negotiation import PROBLEM_MEDIA_TYPE, Negotiated, negotiate_error
+from tiered.core.urls import header_url
 from tiered.core.vary import vary_value
 
 _BY_STATUS: dict[int, type[HTTPProblem]] = {
@@ -142,20 +143,31 @@ class ProblemView:
         self.debug = debug
 
 
+_PROBLEM_ONLY = Negotiated("problem", PROBLEM_MEDIA_TYPE, None, ("Accept",))
+PROBLEMS_ONLY_ATTRIBUTE = "__tiered_problems_only__"
+"""Set (to ``True``) on an endpoint without HTML (an API route): its errors are problem documents
+whatever ``Accept`` says, those raised before it runs (a path parameter, a dependency) too, so a
+client such as ``curl``, which accepts anything, never gets an error page from it."""
+
+
 def problem_response(
     request: Request, ctx: RequestContext, problem: HTTPProblem, *, debug_text: str | None = None
 ) -> Response:
     """Render ``problem`` for this request's client."""
-    negotiated = negotiate_error(ctx.headers.get("accept"), ctx.client.htmx)
+    if getattr(request.scope.get("endpoint"), PROBLEMS_ONLY_ATTRIBUTE, False):
+        negotiated = _PROBLEM_ONLY
+    else:
+        negotiated = negotiate_error(ctx.accept, ctx.client.htmx)
     headers = dict(problem.headers)
     headers["Vary"] = vary_value(negotiated, ctx.client)
     if problem.location is not None and negotiated.representation != "problem":
         # A person is sent on; the problem's own headers (a WWW-Authenticate challenge) are for
         # the API clients that get the document.
         redirect = {"Vary": headers["Vary"]}
+        target = header_url(problem.location)
         if negotiated.representation == "fragment":
-            return Response(status_code=200, headers={**redirect, "HX-Redirect": problem.location})
-        return Response(status_code=303, headers={**redirect, "Location": problem.location})
+            return Response(status_code=200, headers={**redirect, "HX-Redirect": target})
+        return Response(status_code=303, headers={**redirect, "Location": target})
     ctx.representation = negotiated.representation
     if negotiated.representation == "problem":
         body = json.dumps(problem_document(problem, ctx, request.url.path), ensure_ascii=False)

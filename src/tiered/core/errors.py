@@ -41,6 +41,8 @@ class HTTPProblem(TieredError):
     """
 
     status: ClassVar[int] = 500
+    redirects: ClassVar[bool] = False
+    """Whether instances carry a ``location`` for people, so the OpenAPI document lists 303."""
     code: ClassVar[str] = "internal-error"
     title: ClassVar[str] = "Something went wrong on our side"
     next_step: ClassVar[str] = (

@@ -175,6 +175,28 @@ def negotiate(
     return result
 
 
+def effective_accept(accept: str | None, content_type: str | None) -> str | None:
+    """The ``Accept`` negotiation reads: a client that sends a JSON body and accepts anything
+    (``curl -d '{…}'``, a script) is an API client, so it is read as accepting JSON; a browser's
+    form never sends JSON.
+
+    Example::
+
+        >>> effective_accept(None, "application/json")
+        'application/json'
+        >>> effective_accept("text/html", "application/json")
+        'text/html'
+    """
+    if accept is not None and accept.strip() not in ("", "*/*"):
+        return accept
+    media_type = (content_type or "").partition(";")[0].strip().lower()
+    if media_type == JSON_MEDIA_TYPE or (
+        media_type.startswith("application/") and media_type.endswith("+json")
+    ):
+        return JSON_MEDIA_TYPE
+    return accept
+
+
 def negotiate_error(accept: str | None, client_htmx: HtmxRequest | None) -> Negotiated:
     """Choose the representation of an error response; never raises.
 

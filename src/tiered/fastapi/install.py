@@ -71,6 +71,8 @@ def install(
 
     async def on_http_exception(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
+        if exc.status_code == 405:
+            exc.headers = {**(exc.headers or {}), "Allow": _allowed(app, request)}
         problem = problem_from_http_exception(exc)
         if isinstance(problem, NotFound) and problem.detail is None:
             problem = NotFound(f"There is no page at {request.url.path}.")
@@ -178,3 +180,19 @@ async def _version_switch(request: Request) -> Response:
     else:
         raise BadRequest(f"Unknown choice {choice!r}; expected 'basic', 'full' or 'auto'.")
     return response
+
+
+def _allowed(app: Starlette, request: Request) -> str:
+    """``Allow`` for a 405: the methods of every route at this path, not only the first route's
+    (a page's GET and its form's POST are often two routes)."""
+    root = request.scope.get("root_path", "")
+    path = request.scope["path"]
+    path = path[len(root) :] if root and path.startswith(root) else path
+    methods: set[str] = set()
+    for route in iter_route_contexts(app.router.routes):
+        regex = getattr(route, "path_regex", None)
+        if regex is not None and route.methods and regex.match(path):
+            methods |= route.methods
+    if "GET" in methods:
+        methods.add("HEAD")  # tiered answers HEAD wherever GET is answered
+    return ", ".join(sorted(methods))

@@ -108,7 +108,7 @@ class ViewSpec:
 def negotiate_view(ctx: RequestContext, spec: ViewSpec) -> Negotiated:
     """What this request gets from the view; a 406 before the handler runs if nothing fits."""
     negotiated = negotiate(
-        ctx.headers.get("accept"),
+        ctx.accept,
         ctx.client.htmx,
         html=spec.template is not None,
         json=spec.json,

@@ -43,12 +43,11 @@ from tiered.asgi.context import FlashLevel, RequestContext, context_of
 from tiered.asgi.csrf import CSRF_FIELD, MESSAGES
 from tiered.asgi.idempotency import StoredResponse, key_in_flight, key_reused
 from tiered.asgi.middleware import read_form
-from tiered.asgi.problems import problem_document, problem_from_errors
+from tiered.asgi.problems import PROBLEMS_ONLY_ATTRIBUTE, problem_from_errors
 from tiered.asgi.runtime import FORM_ENDPOINT_ATTRIBUTE
 from tiered.core.capabilities import Client
 from tiered.core.errors import (
     CsrfFailed,
-    HTTPProblem,
     IdempotencyKeyInFlight,
     IdempotencyKeyReused,
     ImproperlyConfigured,
@@ -63,7 +62,8 @@ from tiered.core.forms import (
     FormState,
     field_errors,
 )
-from tiered.core.negotiation import PROBLEM_MEDIA_TYPE, Negotiated
+from tiered.core.negotiation import Negotiated
+from tiered.core.urls import header_url
 from tiered.fastapi.rendering import (
     Downgrade,
     EntityTagOf,
@@ -301,11 +301,12 @@ def form(
         @functools.wraps(func)
         async def endpoint(**kwargs: Any) -> Response:
             request: Request = kwargs.pop(request_name) if added else kwargs[request_name]
-            return await _handle_form(func, spec, request, kwargs)
+            return await _handle_submission(func, spec, request, kwargs)
 
         endpoint.__signature__ = signature  # type: ignore[attr-defined]
         setattr(endpoint, TIERED_VIEW_ATTRIBUTE, spec)
         setattr(endpoint, FORM_ENDPOINT_ATTRIBUTE, template is not None)
+        setattr(endpoint, PROBLEMS_ONLY_ATTRIBUTE, template is None)
         return endpoint
 
     return decorate
@@ -492,30 +493,6 @@ def _file_identity(value: Any) -> Any:
     return {"filename": value.filename, "sha256": content}
 
 
-def _problem_document_response(
-    request: Request, ctx: RequestContext, problem: HTTPProblem
-) -> Response:
-    """``problem`` as ``application/problem+json``, whatever ``Accept`` asked for: what an
-    endpoint without HTML (an API route) answers, so that a client such as ``curl``, which
-    accepts anything, does not get an error page."""
-    ctx.representation = "problem"
-    headers = {**problem.headers, "Vary": "Accept"}
-    body = json.dumps(problem_document(problem, ctx, request.url.path), ensure_ascii=False)
-    return Response(body, problem.status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
-
-
-async def _handle_form(
-    func: Handler, spec: FormSpec, request: Request, kwargs: dict[str, Any]
-) -> Response:
-    if spec.template is not None:
-        return await _handle_submission(func, spec, request, kwargs)
-    # Only JSON here: every error is a problem document, whatever Accept says.
-    try:
-        return await _handle_submission(func, spec, request, kwargs)
-    except HTTPProblem as problem:
-        return _problem_document_response(request, context_of(request), problem)
-
-
 async def _handle_submission(
     func: Handler, spec: FormSpec, request: Request, kwargs: dict[str, Any]
 ) -> Response:
@@ -635,7 +612,7 @@ async def _success(
         return render(request, ctx, spec.view, negotiated, result, 200)
     if negotiated.representation == "json":
         located = result.created or result.accepted
-        headers = {"Location": result.location} if located else {}
+        headers = {"Location": header_url(result.location)} if located else {}
         status = 201 if result.created else 202 if result.accepted else 200
         if result.data is None:
             if located:
@@ -660,7 +637,7 @@ async def _success(
         return html_response(
             request, ctx, negotiated, spec.success_template, spec.success_block, context, 200
         )
-    target = result.then or result.location
+    target = header_url(result.then or result.location)
     if negotiated.representation == "fragment":
         return Response(status_code=200, headers={"HX-Redirect": target})
     return Response(status_code=303, headers={"Location": target})

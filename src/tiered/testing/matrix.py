@@ -259,7 +259,8 @@ def _routes(
     seen: set[str] = set()
     parametrised: list[str] = []
     for route in runtime.routes():
-        path = getattr(route, "path", None)
+        # The path as documented (`/tasks/{task_id}`, whatever convertor the route uses).
+        path = getattr(route, "path_format", None) or getattr(route, "path", None)
         methods = getattr(route, "methods", None) or ()
         if not isinstance(path, str) or "GET" not in methods or path in seen:
             continue

@@ -67,7 +67,7 @@ def test_wrong_method_is_a_405_with_allow(notes_app: NotesApp) -> None:
     page = client.put("/notes/1", headers={"Accept": "text/html", "Authorization": "Bearer t"})
 
     assert problem.status_code == 405
-    assert problem.headers["allow"] == "GET"
+    assert problem.headers["allow"] == "GET, HEAD"  # HEAD wherever GET is
     assert problem.headers["content-type"] == "application/problem+json"
     assert problem.json()["code"] == "method-not-allowed"
     assert page.status_code == 405

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tiered.core.conditional import EntityTags, entity_tags, quoted
 
@@ -31,3 +33,10 @@ def test_star_matches_any_tag_and_a_list_only_its_own() -> None:
     assert EntityTags(any=False, tags=("1", "2")).matches("2")
     assert not EntityTags(any=False, tags=("1",)).matches("2")
     assert quoted("7") == '"7"'
+
+
+@given(st.text())
+def test_no_header_makes_it_raise(header: str) -> None:
+    tags = entity_tags(header)
+
+    assert tags is None or isinstance(tags, EntityTags)

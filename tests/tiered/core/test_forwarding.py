@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from tiered import ImproperlyConfigured
 from tiered.core.forwarding import Forwarded, TrustedProxies, forwarded
@@ -96,3 +100,26 @@ def test_star_trusts_every_peer() -> None:
 def test_a_bad_entry_is_refused_with_the_fix() -> None:
     with pytest.raises(ImproperlyConfigured, match=r"Trusted proxy 'localhost' is not an IP"):
         TrustedProxies.parse(["127.0.0.1", "localhost"])
+
+
+@given(
+    chain=st.text(),
+    proto=st.none() | st.text(),
+    host=st.none() | st.text(),
+)
+def test_no_forwarding_headers_make_it_raise_or_name_a_client_it_cannot(
+    chain: str, proto: str | None, host: str | None
+) -> None:
+    headers = {"x-forwarded-for": chain}
+    if proto is not None:
+        headers["x-forwarded-proto"] = proto
+    if host is not None:
+        headers["x-forwarded-host"] = host
+
+    result = forwarded("127.0.0.10", headers, PROXY)
+
+    assert result is None or isinstance(result, Forwarded)
+    if result is not None and result.client is not None:
+        ipaddress.ip_address(result.client)  # only an address ever becomes the client
+    if result is not None:
+        assert result.scheme in (None, "http", "https")

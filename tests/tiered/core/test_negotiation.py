@@ -16,6 +16,7 @@ from tiered.core.negotiation import (
     NOT_ACCEPTABLE_DETAIL,
     MediaRange,
     Negotiated,
+    effective_accept,
     negotiate,
     negotiate_error,
     parse_accept,
@@ -416,3 +417,21 @@ def test_docstring_examples_run() -> None:
     results = doctest.testmod(negotiation)
     assert results.attempted > 0
     assert results.failed == 0
+
+
+@pytest.mark.parametrize(
+    ("accept", "content_type", "read"),
+    [
+        (None, "application/json", "application/json"),
+        ("*/*", "application/json; charset=utf-8", "application/json"),
+        ("", "application/vnd.example+json", "application/json"),
+        (None, "application/x-www-form-urlencoded", None),
+        ("*/*", None, "*/*"),
+        ("text/html", "application/json", "text/html"),
+        ("application/json; version=1", "application/json", "application/json; version=1"),
+    ],
+)
+def test_a_json_body_with_no_preference_is_answered_in_json(
+    accept: str | None, content_type: str | None, read: str | None
+) -> None:
+    assert effective_accept(accept, content_type) == read

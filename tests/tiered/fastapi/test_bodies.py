@@ -297,3 +297,19 @@ def test_a_json_only_form_answers_problems_whatever_accept_says(accept: str | No
     assert (invalid.status_code, malformed.status_code) == (
         (406, 406) if accept == "text/html" else (422, 400)
     )
+
+
+# --- a JSON body is an API client's ---------------------------------------------------------------
+
+
+def test_a_json_body_accepting_anything_gets_json_back(notes_app: NotesApp) -> None:
+    client = TestClient(notes_app.app)
+    bearer = {"Authorization": "Bearer api-token"}
+
+    created = client.post("/notes", json={"title": "Milk", "count": 2}, headers=bearer)
+    refused = client.post("/notes", json={"title": "", "count": 2}, headers=bearer)
+
+    assert created.status_code == 201
+    assert created.headers["content-type"].startswith("application/json")
+    assert refused.status_code == 422
+    assert refused.headers["content-type"] == "application/problem+json"

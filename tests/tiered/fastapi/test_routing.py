@@ -32,7 +32,11 @@ TEMPLATE = """\
 {% block card %}<section id="card"><p>{{ name }} is {{ age }}.</p></section>{% endblock %}
 {% endblock %}
 """
-PROBLEM = {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}
+PROBLEM = {
+    "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}},
+    "text/html": {"schema": {"type": "string"}},
+}
+"""An error of a view with HTML: a problem document, or a page for a person."""
 
 
 class Profile(BaseModel):
