@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import uuid4
 
 import uvicorn
@@ -141,15 +141,19 @@ def job_worker(data_dir: Path) -> Iterator[subprocess.Popen[bytes]]:
 
 
 @contextmanager
-def serve_taskboard(data_dir: Path) -> Iterator[LiveServer]:
-    """Serve a fresh Taskboard until the block ends (migrations run as it starts)."""
+def serve_taskboard(
+    data_dir: Path, database_url: str | None = None, **overrides: Any
+) -> Iterator[LiveServer]:
+    """Serve a fresh Taskboard until the block ends (migrations run as it starts): on a SQLite
+    file in ``data_dir`` unless ``database_url`` names another database, with ``overrides`` of
+    its settings."""
     database = data_dir / "taskboard.db"
     settings = Settings(
-        database_url=f"sqlite+inline:///{database}",
+        database_url=database_url or f"sqlite+inline:///{database}",
         secret_key=SECRET,
         data_dir=data_dir,
         # Every test's new user signs up from 127.0.0.1, as people behind one office's NAT do.
-        signups_per_address="1000/minute",
+        **{"signups_per_address": "1000/minute", **overrides},
     )
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)

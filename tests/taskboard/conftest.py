@@ -36,6 +36,22 @@ SECRET = "test-secret-key-that-is-long-enough-0123456789"
 PASSWORD = "correct horse battery staple"
 TABLES = ("jobs", "tasks", "api_tokens", "sessions", "users")
 
+SCHEMATHESIS_KEY = pytest.StashKey[list[str]]()
+"""What each schemathesis run answered (test_schemathesis.py), for the run's summary."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[SCHEMATHESIS_KEY] = []
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    lines = terminalreporter.config.stash.get(SCHEMATHESIS_KEY, [])
+    if lines:
+        terminalreporter.section("schemathesis")
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
 BACKENDS = ["sqlite"]
 if os.environ.get("TEST_POSTGRES_URL"):
     BACKENDS.append("postgresql")

@@ -20,13 +20,13 @@ from tests.taskboard.conftest import Account
 
 IMPOSSIBLE = [MAX_ID + 1, 2**63, 2**63 + 1, 0, -1, -(2**31) - 1, -(2**63) - 1]
 """Past PostgreSQL's integer, past SQLite's, and below any id (0, negatives past both too)."""
-_PARAMETER = re.compile(r"\{(\w+_id)\}")
+_PARAMETER = re.compile(r"\{(\w+_id)(?::int)?\}")
 
 
 def _id_routes(app: FastAPI) -> list[tuple[str, str]]:
     routes: list[tuple[str, str]] = []
     for route in iter_route_contexts(app.routes):
-        path, methods = route.path, route.methods
+        path, methods = route.path_format, route.methods
         if isinstance(route.original_route, APIRoute) and path and _PARAMETER.search(path):
             routes.extend((method, path) for method in sorted((methods or set()) - {"HEAD"}))
     return routes
@@ -60,8 +60,11 @@ def test_an_id_no_row_can_have_is_a_404_on_every_route(
         assert response.headers["content-type"] == "application/problem+json"
         problem = response.json()
         assert problem["code"] == "not-found"
-        assert problem["detail"] == NO_SUCH_ID.format(value=value, max=MAX_ID)
-        assert problem["detail"].endswith("ids run from 1 to 2,147,483,647.")
+        if value < 0:  # not digits: no route's `{…_id:int}` matches, so nothing is here at all
+            assert problem["detail"] == f"There is no page at {url}."
+        else:
+            assert problem["detail"] == NO_SUCH_ID.format(value=value, max=MAX_ID)
+            assert problem["detail"].endswith("ids run from 1 to 2,147,483,647.")
 
 
 def test_the_largest_possible_id_reaches_the_route_as_usual(

@@ -244,7 +244,7 @@ def test_another_users_token_cannot_be_revoked(
 
     assert page.status_code == 404
     assert "You have no API token" in page.text
-    assert (api.status_code, api.json()["code"]) == (404, "not-found")
+    assert (api.status_code, api.json()["code"]) == (404, "token-not-found")
     assert [t.id for t in db_all(client, select(ApiToken))] == [bobs["id"]]
 
 

@@ -94,7 +94,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await idempotency.aclose()
             await database.dispose()
 
-    app = FastAPI(title="Taskboard", version="1", lifespan=lifespan)
+    app = FastAPI(
+        title="Taskboard",
+        version="1",
+        lifespan=lifespan,
+        # Any request may meet a database that does not answer (sessions live there too).
+        responses={503: {"description": "The database does not answer; see `Retry-After`."}},
+    )
     app.state.settings = settings
     app.state.database = database
     app.state.database_guard = DatabaseGuard(database)

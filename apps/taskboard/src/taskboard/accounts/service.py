@@ -370,12 +370,18 @@ async def revoke_tokens(database: Database, user_id: int) -> int:
         return int(getattr(result, "rowcount", 0) or 0)
 
 
+class TokenNotFound(NotFound):
+    code = "token-not-found"
+    title = "No such API token"
+    next_step = "The settings page lists your tokens."
+
+
 async def revoke_token(database: Database, user_id: int, token_id: int) -> ApiToken:
     """Delete one of the user's tokens; another user's token is as missing as no token."""
     async with database.sessionmaker() as db:
         row = await db.get(ApiToken, token_id)
         if row is None or row.user_id != user_id:
-            raise NotFound(f"You have no API token {token_id}; it may be revoked already.")
+            raise TokenNotFound(f"You have no API token {token_id}; it may be revoked already.")
         await db.delete(row)
         await db.commit()
         return row

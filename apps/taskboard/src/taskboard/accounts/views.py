@@ -59,9 +59,11 @@ HOME = "/tasks"
 NEW_TOKEN_KEY = "_new_api_token"  # noqa: S105 (a session key)
 """Carries a just-created token to the next settings page, which shows it once and drops it."""
 _BEARER_CHALLENGE = 'Bearer realm="taskboard"'
+LOGGED_IN = {"description": "Logged in already: on to the task list (or `next`)."}
 
 
 class LoginRequired(tiered.Unauthorized):
+    redirects = True  # a person's browser goes to the log-in page instead
     code = "login-required"
     title = "Please log in"
     next_step = "Log in, then you will come back here."
@@ -108,6 +110,7 @@ def _by_token(request: Request) -> bool:
     return scheme.lower() == "bearer"
 
 
+@tiered.raises(InvalidToken)
 async def _optional_user(request: Request) -> User | None:
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
     user: User | None
@@ -129,6 +132,7 @@ async def _optional_user(request: Request) -> User | None:
     return user
 
 
+@tiered.raises(LoginRequired, InvalidToken)
 async def _current_user(request: Request) -> User:
     user = await _optional_user(request)
     if user is None:
@@ -149,6 +153,7 @@ CurrentUser = Annotated[User, Depends(_current_user)]
 """The logged-in user; anyone else gets a redirect to the login page (or a 401 problem)."""
 
 
+@tiered.raises(PasswordNeeded)
 async def _session_user(request: Request, user: CurrentUser) -> User:
     if _by_token(request):
         raise PasswordNeeded(TOKEN_CANNOT_MINT)
@@ -272,7 +277,7 @@ def _settings_context(active_form: str) -> Callable[[Request], Awaitable[dict[st
 # --- pages --------------------------------------------------------------------------------------
 
 
-@router.get("/", response_model=None)
+@router.get("/", response_model=None, responses={303: LOGGED_IN})
 @tiered.view("taskboard/home.html", json=False)
 async def home(user: OptionalUser) -> Page | RedirectResponse:
     if user is not None:
@@ -280,7 +285,7 @@ async def home(user: OptionalUser) -> Page | RedirectResponse:
     return Page()
 
 
-@router.get("/signup", response_model=None)
+@router.get("/signup", response_model=None, responses={303: LOGGED_IN})
 @tiered.view("accounts/signup.html", block="signup_form", json=False)
 async def signup_page(user: OptionalUser) -> Page | RedirectResponse:
     if user is not None:
@@ -289,6 +294,7 @@ async def signup_page(user: OptionalUser) -> Page | RedirectResponse:
 
 
 @router.post("/signup", status_code=201)
+@tiered.raises(tiered.TooManyRequests)
 @tiered.form(SignupForm, template="accounts/signup.html", block="signup_form", labels=LABELS)
 async def sign_up(data: SignupForm, request: Request) -> Done[UserOut]:
     """Create an account and log in. Past the address's sign-up limit the answer is 429,
@@ -311,7 +317,7 @@ async def sign_up(data: SignupForm, request: Request) -> Done[UserOut]:
     )
 
 
-@router.get("/login", response_model=None)
+@router.get("/login", response_model=None, responses={303: LOGGED_IN})
 @tiered.view("accounts/login.html", block="login_form", json=False)
 async def login_page(
     user: OptionalUser, next_path: Annotated[str, Query(alias="next", max_length=2000)] = ""
@@ -322,6 +328,7 @@ async def login_page(
 
 
 @router.post("/login")
+@tiered.raises(tiered.TooManyRequests)
 @tiered.form(LoginForm, template="accounts/login.html", block="login_form", labels=LABELS)
 async def log_in(data: LoginForm, request: Request) -> Done[UserOut]:
     """Log in. A wrong email or password re-shows the form (422) with one message that never
@@ -436,6 +443,7 @@ async def password_reset_page(viewer: OptionalUser) -> Page:
     response_model=None,
     responses={202: {"model": ResetRequested, "description": "The answer, whatever the email."}},
 )
+@tiered.raises(tiered.TooManyRequests)
 @tiered.form(
     ResetRequestForm,
     template="accounts/password_reset_request.html",
@@ -477,6 +485,7 @@ async def request_password_reset(
 
 
 @router.get("/password-reset/{token}", response_model=None)
+@tiered.raises(password_reset.ResetLinkGone)
 @tiered.view("accounts/password_reset.html", block="reset_form", json=False)
 async def new_password_page(
     token: str, viewer: OptionalUser, request: Request
@@ -492,6 +501,7 @@ async def new_password_page(
 
 
 @router.post("/password-reset/{token}")
+@tiered.raises(password_reset.ResetLinkGone)
 @tiered.form(
     NewPasswordForm,
     template="accounts/password_reset.html",
@@ -520,6 +530,7 @@ async def settings_page(user: CurrentUser, request: Request) -> SettingsPage:
 
 
 @router.post("/settings/password")
+@tiered.raises(tiered.TooManyRequests)
 @tiered.form(
     PasswordForm,
     template="accounts/settings.html",
@@ -585,7 +596,8 @@ async def create_token(data: TokenForm, user: SessionUser, request: Request) -> 
     )
 
 
-@router.post("/settings/tokens/{token_id}/delete")
+@router.post("/settings/tokens/{token_id:int}/delete")
+@tiered.raises(service.TokenNotFound)
 @tiered.form(
     None,
     template="accounts/settings.html",
@@ -599,6 +611,7 @@ async def revoke_token(token_id: Id, user: CurrentUser, request: Request) -> Don
 
 
 @router.post("/api/tokens", status_code=201)
+@tiered.raises(BadCredentials, tiered.TooManyRequests)
 @tiered.csrf_exempt
 @tiered.form(TokenRequest, labels=LABELS)
 async def issue_token(data: TokenRequest, request: Request) -> Done[NewToken]:

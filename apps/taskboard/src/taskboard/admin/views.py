@@ -78,6 +78,7 @@ def _database(request: Request) -> Database:
 # --- who may ------------------------------------------------------------------------------------
 
 
+@tiered.raises(tiered.NotFound)  # to anyone but an admin, these pages do not exist
 async def _admin(request: Request, user: OptionalUser) -> User:
     if user is None or not user.is_admin:
         raise tiered.NotFound(f"There is no page at {request.url.path}.")

@@ -44,6 +44,7 @@ async def metrics(request: Request) -> Response:
 
 
 @router.get(PAGE, response_model=DashboardPage, summary="Telemetry of the whole fleet (admins)")
+@tiered.raises(tiered.NotFound)
 @tiered.view("dashboard/index.html")
 async def dashboard(
     request: Request,

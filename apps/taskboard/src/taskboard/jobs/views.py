@@ -103,7 +103,8 @@ def _job_etag(job: JobOut) -> str:
     return str(job.version)
 
 
-@router.get("/jobs/{job_id}")
+@router.get("/jobs/{job_id:int}")
+@tiered.raises(service.JobNotFound)
 @tiered.view("jobs/job.html", block="job", etag=_job_etag)
 async def show_job(
     job_id: Id, user: CurrentUser, request: Request, client: tiered.Client
@@ -113,7 +114,8 @@ async def show_job(
     return job_out(job, client.tier)
 
 
-@router.get("/jobs/{job_id}/download", response_class=FileResponse, include_in_schema=True)
+@router.get("/jobs/{job_id:int}/download", response_class=FileResponse, include_in_schema=True)
+@tiered.raises(service.JobNotFound, ExportExpired)
 async def download(job_id: Id, user: CurrentUser, request: Request) -> FileResponse:
     """A finished export's file, as an attachment, to its owner only, for 24 hours."""
     job = await service.get_owned(_database(request), user.id, job_id)

@@ -63,9 +63,38 @@ def _not_null(message: str) -> Any:
     return check
 
 
-Title = Annotated[str, Field(min_length=1, max_length=TITLE_MAX)]
-Notes = Annotated[str, Field(max_length=NOTES_MAX), BeforeValidator(_notes)]
-DueOn = Annotated[date | None, BeforeValidator(_due_on)]
+def _blank_allowed(schema: dict[str, Any]) -> None:
+    """The OpenAPI document says what :func:`_due_on` takes: a blank field too."""
+    schema["anyOf"].append({"type": "string", "pattern": r"^\s*$"})
+
+
+# The title is stripped before its length is checked, so the document says (`\S`) that one of
+# its characters must be more than a space; the check and its message stay min_length's.
+Title = Annotated[
+    str, Field(min_length=1, max_length=TITLE_MAX, json_schema_extra={"pattern": r"\S"})
+]
+
+
+def _no_null(schema: dict[str, Any]) -> None:
+    """The OpenAPI document says what :func:`_not_null` refuses: a null."""
+    kinds = [kind for kind in schema.pop("anyOf") if kind != {"type": "null"}]
+    schema.update(kinds[0] if len(kinds) == 1 else {"anyOf": kinds})
+    schema.pop("default", None)
+
+
+def _null_allowed(schema: dict[str, Any]) -> None:
+    """The OpenAPI document says what :func:`_notes` takes: null (no notes) too."""
+    own = dict(schema)
+    schema.clear()
+    schema["anyOf"] = [own, {"type": "null"}]
+
+
+Notes = Annotated[
+    str,
+    Field(max_length=NOTES_MAX, json_schema_extra=_null_allowed),
+    BeforeValidator(_notes),
+]
+DueOn = Annotated[date | None, BeforeValidator(_due_on), Field(json_schema_extra=_blank_allowed)]
 
 
 class TaskForm(BaseModel):
@@ -112,7 +141,16 @@ class TaskPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    title: Annotated[Title | None, BeforeValidator(_not_null(TITLE_NULL_MESSAGE))] = None
+    # Left out is "unchanged"; null is refused, so the document offers no null.
+    title: Annotated[
+        Title | None,
+        BeforeValidator(_not_null(TITLE_NULL_MESSAGE)),
+        Field(json_schema_extra=_no_null),
+    ] = None
     notes: Notes | None = None
     due_on: DueOn = None
-    done: Annotated[StrictBool | None, BeforeValidator(_not_null(DONE_NULL_MESSAGE))] = None
+    done: Annotated[
+        StrictBool | None,
+        BeforeValidator(_not_null(DONE_NULL_MESSAGE)),
+        Field(json_schema_extra=_no_null),
+    ] = None

@@ -319,7 +319,26 @@ async def task_changes(request: Request, user: CurrentUser) -> Response:
     return await _live(request).poll(request, _topic(user.id))
 
 
-@router.post("/tasks", status_code=201)
+def _task_link(operation: str, description: str) -> dict[str, Any]:
+    return {
+        "operationId": operation,
+        "parameters": {"task_id": "$response.body#/id"},
+        "description": description,
+    }
+
+
+TASK_LINKS = {
+    "show": _task_link("show_task_tasks__task_id__get", "The task's page or JSON."),
+    "replace": _task_link("edit_task_tasks__task_id__put", "Replace its fields."),
+    "change": _task_link("patch_task_tasks__task_id__patch", "Change some of its fields."),
+    "toggle": _task_link("toggle_task_tasks__task_id__toggle_post", "Mark it done or not."),
+    "delete": _task_link("delete_task_json_tasks__task_id__delete", "Delete it."),
+}
+"""What an API client can do with a task it just created (OpenAPI links, for clients and for
+schemathesis's stateful tests)."""
+
+
+@router.post("/tasks", status_code=201, responses={201: {"links": TASK_LINKS}})
 @tiered.form(
     TaskForm,
     template=LIST_TEMPLATE,
@@ -348,15 +367,17 @@ async def create_task(
 # -- one task ----------------------------------------------------------------------------------
 
 
-@router.get("/tasks/{task_id}")
+@router.get("/tasks/{task_id:int}")
+@tiered.raises(service.TaskNotFound)
 @tiered.view(DETAIL_TEMPLATE, block="editor", etag=_task_etag)
 async def show_task(task_id: Id, user: Owner, db: DbSession) -> TaskOut:
     task = await service.get_task(db, user.id, task_id)
     return TaskOut.of(task)
 
 
-@router.put("/tasks/{task_id}")
-@router.post("/tasks/{task_id}")
+@router.put("/tasks/{task_id:int}")
+@router.post("/tasks/{task_id:int}")
+@tiered.raises(service.TaskNotFound, service.TaskChanged)
 @tiered.form(
     TaskEdit,
     template=DETAIL_TEMPLATE,
@@ -399,7 +420,8 @@ async def edit_task(
     )
 
 
-@router.patch("/tasks/{task_id}")
+@router.patch("/tasks/{task_id:int}")
+@tiered.raises(service.TaskNotFound, service.TaskChanged)
 @tiered.form(TaskPatch, labels=LABELS, etag=_task_etag)
 async def patch_task(
     task_id: Id, user: Owner, db: DbSession, data: TaskPatch, request: Request
@@ -425,7 +447,8 @@ async def patch_task(
     return tiered.Done(f"/tasks/{task.id}", data=TaskOut.of(task))
 
 
-@router.post("/tasks/{task_id}/toggle")
+@router.post("/tasks/{task_id:int}/toggle")
+@tiered.raises(service.TaskNotFound, service.TaskChanged)
 @tiered.form(
     ToggleForm,
     template=LIST_TEMPLATE,
@@ -453,7 +476,8 @@ async def toggle_task(
     return tiered.Done(back, data=TaskOut.of(task), flash=f"Marked “{task.title}” as {verb}.")
 
 
-@router.get("/tasks/{task_id}/delete")
+@router.get("/tasks/{task_id:int}/delete")
+@tiered.raises(service.TaskNotFound)
 @tiered.view(CONFIRM_TEMPLATE, json=False)
 async def confirm_delete(
     task_id: Id, user: Owner, db: DbSession, request: Request
@@ -469,7 +493,8 @@ async def confirm_delete(
     )
 
 
-@router.post("/tasks/{task_id}/delete")
+@router.post("/tasks/{task_id:int}/delete")
+@tiered.raises(service.TaskNotFound)
 @tiered.form(
     DeleteForm,
     template=LIST_TEMPLATE,
@@ -504,7 +529,8 @@ async def delete_task(
     )
 
 
-@router.delete("/tasks/{task_id}", status_code=204)
+@router.delete("/tasks/{task_id:int}", status_code=204)
+@tiered.raises(service.TaskNotFound, service.TaskChanged)
 @tiered.form()
 async def delete_task_json(
     task_id: Id, user: Owner, db: DbSession, request: Request
