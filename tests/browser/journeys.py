@@ -17,7 +17,7 @@ from tests.browser.audits import Audits
 from tests.browser.live_server import PASSWORD, JourneyServer
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, CDPSession, Dialog, Locator, Request, Response
+    from playwright.sync_api import Browser, CDPSession, Dialog, Locator, Page, Request, Response
 
     from tests.browser.conftest import Suite
 
@@ -49,6 +49,14 @@ def for_task(action: str, title: str) -> re.Pattern[str]:
     """A list button's name: visible action, hidden ": title" (Chromium may put a space before
     the colon: the hidden span is positioned, so it counts as a separate box)."""
     return re.compile(rf"^{re.escape(action)}\s*: {re.escape(title)}$")
+
+
+def add_tasks(page: Page, *titles: str) -> None:
+    """Add each task through the list's form, waiting until the list shows it."""
+    for title in titles:
+        page.get_by_role("textbox", name="Title", exact=True).fill(title)
+        page.get_by_role("button", name="Add task").click()
+        page.locator(".task-title", has_text=title).wait_for()
 
 
 @dataclass(frozen=True)

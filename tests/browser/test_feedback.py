@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tests.browser.journeys import for_task
+from tests.browser.journeys import add_tasks, for_task
 from tests.browser.live_server import LiveServer, signed_up
 
 if TYPE_CHECKING:
@@ -17,10 +17,7 @@ if TYPE_CHECKING:
 
 def _add_tasks(page: Page, *titles: str) -> None:
     """Add each task through the list's form, then wait until htmx is running on the page."""
-    for title in titles:
-        page.get_by_role("textbox", name="Title", exact=True).fill(title)
-        page.get_by_role("button", name="Add task").click()
-        page.locator(".task-title", has_text=title).wait_for()
+    add_tasks(page, *titles)
     page.wait_for_function("() => document.readyState === 'complete' && !!window.htmx")
 
 

@@ -10,18 +10,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.browser.journeys import for_task
+from tests.browser.journeys import add_tasks, for_task
 from tests.browser.live_server import LiveServer, signed_up
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
-
-
-def _add(page: Page, *titles: str) -> None:
-    for title in titles:
-        page.get_by_role("textbox", name="Title", exact=True).fill(title)
-        page.get_by_role("button", name="Add task").click()
-        page.locator(".task-title", has_text=title).wait_for()
 
 
 def _shown(page: Page) -> dict[str, bool]:
@@ -40,7 +33,7 @@ def test_back_and_reload_after_a_change_show_the_list_as_stored(
     browser: Browser, live_server: LiveServer, javascript: bool
 ) -> None:
     page, email = signed_up(browser, live_server, "back", javascript=javascript)
-    _add(page, "Water the plants", "Call the plumber")
+    add_tasks(page, "Water the plants", "Call the plumber")
     if javascript:
         page.wait_for_function("() => document.readyState === 'complete' && !!window.htmx")
         # No live refresh: it would re-fetch the list after Back and hide what the cache showed.
