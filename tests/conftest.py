@@ -97,9 +97,7 @@ def build_notes_app(tmp_path: Path, settings: TieredSettings | None = None) -> N
         return NoteList(items=list(state.notes))
 
     @app.post("/notes")
-    @tiered.form(
-        NoteForm, template="notes.html", block="notes", context=list_context, success_block="notes"
-    )
+    @tiered.form(NoteForm, template="notes.html", block="notes", context=list_context)
     async def add_note(data: NoteForm) -> Done[Note]:
         state.calls += 1
         if data.title == "taken":

@@ -100,7 +100,6 @@ def create_app(settings: TieredSettings | None = None) -> FastAPI:
         template="index.html",
         block="content",
         context=list_context,
-        success_block="content",
         labels={"name": "your name", "message": "a message"},
     )
     async def add_entry(data: EntryForm) -> Done[Entry]:

@@ -98,7 +98,6 @@ def create_app(settings: TieredSettings | None = None) -> FastAPI:
         template="index.html",
         block="notes",
         context=list_context,
-        success_block="notes",
     )
     async def add_note(data: NoteForm) -> Done[Note]:
         note = book.add(data)
@@ -110,7 +109,6 @@ def create_app(settings: TieredSettings | None = None) -> FastAPI:
         template="index.html",
         block="notes",
         context=list_context,
-        success_block="notes",
     )
     async def pin_note(note_id: int, data: PinForm) -> Done[Note]:
         note = book.pin(note_id, data.pinned)

@@ -29,6 +29,7 @@ import re
 import typing
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from types import EllipsisType
 from typing import Annotated, Any, Generic, TypeVar
 
 import pydantic_core
@@ -241,7 +242,7 @@ def form(
     block: str | None = None,
     context: Callable[[Request], Awaitable[Mapping[str, Any]]] | None = None,
     success_template: str | None = None,
-    success_block: str | None = None,
+    success_block: str | EllipsisType | None = ...,
     labels: Mapping[str, str] | None = None,
     json: bool = True,
     downgrades: Mapping[str, Downgrade] | None = None,
@@ -252,11 +253,14 @@ def form(
     The handler receives the validated model in the parameter annotated with ``model``, and returns
     :class:`Done` (or a model, rendered like a view). ``template``/``block`` show the form again
     when the input is invalid, with ``context(request)`` supplying the rest of that page's data.
-    ``success_template``/``success_block`` (default: ``template``) render the enhanced success
-    fragment. ``labels`` names fields in error messages (``{"due_on": "the due date"}``). A model
-    may be omitted for actions without fields (delete, toggle): CSRF, idempotency and negotiation
-    still apply. ``downgrades`` turns the result's data into older JSON versions, and ``etag``
-    tags it (the ``ETag`` of a JSON answer), as for :func:`view`.
+    ``success_template``/``success_block`` (default: ``template`` and ``block``) render the
+    enhanced success fragment, the page's data as it is after the write; ``success_block=None``
+    sends an enhanced page on to the next page instead (``HX-Redirect``), as a browser without
+    script is sent by the 303 (a log-in form, say). ``labels`` names fields in error messages
+    (``{"due_on": "the due date"}``). A model may be omitted for actions without fields (delete,
+    toggle): CSRF, idempotency and negotiation still apply. ``downgrades`` turns the result's
+    data into older JSON versions, and ``etag`` tags it (the ``ETag`` of a JSON answer), as for
+    :func:`view`.
 
     Example::
 
@@ -290,7 +294,7 @@ def form(
             block,
             context,
             success_template or template,
-            success_block,
+            block if success_block is ... else success_block,
             dict(labels or {}),
             ViewSpec(template, block, 200, json, dict(downgrades or {}), data_type, etag),
         )

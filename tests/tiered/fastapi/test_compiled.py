@@ -219,7 +219,7 @@ def build_form(tmp_path: Path) -> FastAPI:
     router = APIRouter()
 
     @router.post("/notes")
-    @tiered.form(Note, template="notes.html", block="form")
+    @tiered.form(Note, template="notes.html", block="form", success_block=None)
     async def add_note(
         data: Note, notes: Annotated[list[str], Depends(store, scope="function")]
     ) -> tiered.Done[NoteOut]:

@@ -221,7 +221,7 @@ def test_sync_handlers_work_for_views_and_forms(tmp_path: Path) -> None:
         return Greeting(name=name)
 
     @app.post("/hello")
-    @tiered.form(Greeting, template="hello.html", block="greeting")
+    @tiered.form(Greeting, template="hello.html", block="greeting", success_block=None)
     def greet(data: Greeting) -> Done[Greeting]:
         seen.append(data.name)
         return Done(f"/hello/{data.name}", data=data, created=True)
@@ -275,7 +275,7 @@ def test_done_then_sends_a_browser_elsewhere_while_json_gets_the_location(
         return None
 
     @app.post("/items")
-    @tiered.form(Item, template="items.html", block="form")
+    @tiered.form(Item, template="items.html", block="form", success_block=None)
     def add(data: Item) -> Done[Item]:
         return Done("/items/7", data=data, created=True, then="/items?sort=name")
 

@@ -75,9 +75,7 @@ def notes(tmp_path: Path) -> Notes:
         return NoteList(items=list(state.stored))
 
     @app.post("/notes")
-    @tiered.form(
-        NoteForm, template="notes.html", block="notes", context=context, success_block="notes"
-    )
+    @tiered.form(NoteForm, template="notes.html", block="notes", context=context)
     async def add_note(data: NoteForm) -> tiered.Done[Note]:
         note = Note(id=len(state.stored) + 1, title=data.title, pinned=data.pinned)
         state.stored.append(note)

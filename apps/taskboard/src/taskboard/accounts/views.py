@@ -295,7 +295,13 @@ async def signup_page(user: OptionalUser) -> Page | RedirectResponse:
 
 @router.post("/signup", status_code=201)
 @tiered.raises(tiered.TooManyRequests)
-@tiered.form(SignupForm, template="accounts/signup.html", block="signup_form", labels=LABELS)
+@tiered.form(
+    SignupForm,
+    template="accounts/signup.html",
+    block="signup_form",
+    success_block=None,  # logged in: on to the task list
+    labels=LABELS,
+)
 async def sign_up(data: SignupForm, request: Request) -> Done[UserOut]:
     """Create an account and log in. Past the address's sign-up limit the answer is 429,
     whatever the email; each sign-up that says whether the email has an account counts."""
@@ -329,7 +335,13 @@ async def login_page(
 
 @router.post("/login")
 @tiered.raises(tiered.TooManyRequests)
-@tiered.form(LoginForm, template="accounts/login.html", block="login_form", labels=LABELS)
+@tiered.form(
+    LoginForm,
+    template="accounts/login.html",
+    block="login_form",
+    success_block=None,  # logged in: on to the task list (or `next`)
+    labels=LABELS,
+)
 async def log_in(data: LoginForm, request: Request) -> Done[UserOut]:
     """Log in. A wrong email or password re-shows the form (422) with one message that never
     says which was wrong; past the rate limit the answer is 429 with ``Retry-After``."""
@@ -353,7 +365,7 @@ async def logout_page() -> Page:
 
 
 @router.post("/logout")
-@tiered.form(None, template="accounts/logout.html", block="logout_form")
+@tiered.form(None, template="accounts/logout.html", block="logout_form", success_block=None)
 async def log_out(request: Request) -> Done[None]:
     tiered.session_of(request).clear()
     return Done("/login", flash="You are logged out.")
@@ -448,7 +460,6 @@ async def password_reset_page(viewer: OptionalUser) -> Page:
     ResetRequestForm,
     template="accounts/password_reset_request.html",
     block="reset_request_form",
-    success_block="reset_request_form",
     labels=LABELS,
 )
 async def request_password_reset(
@@ -506,6 +517,7 @@ async def new_password_page(
     NewPasswordForm,
     template="accounts/password_reset.html",
     block="reset_form",
+    success_block=None,  # logged in with the new password: on to the task list
     context=_reset_context,
     labels=RESET_LABELS,
 )
@@ -535,7 +547,6 @@ async def settings_page(user: CurrentUser, request: Request) -> SettingsPage:
     PasswordForm,
     template="accounts/settings.html",
     block="password_form",
-    success_block="password_form",
     context=_settings_context("password"),
     labels=LABELS,
 )
@@ -576,7 +587,6 @@ async def log_out_everywhere(user: CurrentUser, request: Request) -> Done[None]:
     TokenForm,
     template="accounts/settings.html",
     block="tokens",
-    success_block="tokens",
     context=_settings_context("tokens"),
     labels=LABELS,
 )
@@ -602,7 +612,6 @@ async def create_token(data: TokenForm, user: SessionUser, request: Request) -> 
     None,
     template="accounts/settings.html",
     block="tokens",
-    success_block="tokens",
     context=_settings_context("tokens"),
 )
 async def revoke_token(token_id: Id, user: CurrentUser, request: Request) -> Done[None]:

@@ -211,7 +211,6 @@ async def flags_page(request: Request, admin: Admin) -> FlagsPage:
     template=TEMPLATE,
     block="board",
     context=_page_context,
-    success_block="board",
     labels=LABELS,
 )
 async def change_flag(
@@ -230,7 +229,7 @@ async def change_flag(
 
 
 @router.post(PAGE + "/{key}/reset")
-@tiered.form(template=TEMPLATE, block="board", context=_page_context, success_block="board")
+@tiered.form(template=TEMPLATE, block="board", context=_page_context)
 async def reset_flag(key: str, request: Request, admin: Admin) -> tiered.Done[FlagOut]:
     """Drop the admin's changes to the flag: flags.toml decides again."""
     _declared(request, key)

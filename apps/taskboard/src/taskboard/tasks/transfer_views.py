@@ -94,6 +94,7 @@ async def import_page(user: CurrentUser) -> TransferPage:
     ImportForm,
     template=IMPORT_TEMPLATE,
     block="import_form",
+    success_block=None,  # the job's page
     context=_page_context,
     labels=LABELS,
 )
@@ -156,6 +157,7 @@ async def export_page(user: CurrentUser) -> TransferPage:
     ExportForm,
     template=EXPORT_TEMPLATE,
     block="export_form",
+    success_block=None,  # the job's page
     context=_page_context,
     labels=LABELS,
 )

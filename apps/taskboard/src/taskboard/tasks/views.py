@@ -344,7 +344,6 @@ schemathesis's stateful tests)."""
     template=LIST_TEMPLATE,
     block="board",
     context=_list_context,
-    success_block="board",
     labels=LABELS,
 )
 async def create_task(
@@ -383,7 +382,6 @@ async def show_task(task_id: Id, user: Owner, db: DbSession) -> TaskOut:
     template=DETAIL_TEMPLATE,
     block="editor",
     context=_detail_context,
-    success_block="editor",
     labels=LABELS,
     etag=_task_etag,
 )
@@ -454,7 +452,6 @@ async def patch_task(
     template=LIST_TEMPLATE,
     block="results",
     context=_list_context,
-    success_block="results",
     labels=LABELS,
     etag=_task_etag,
 )
@@ -500,7 +497,6 @@ async def confirm_delete(
     template=LIST_TEMPLATE,
     block="results",
     context=_list_context,
-    success_block="results",
     labels=LABELS,
 )
 async def delete_task(
