@@ -12,6 +12,7 @@ from tiered.asgi.sessions import Session
 from tiered.core.capabilities import Client
 from tiered.core.errors import ImproperlyConfigured
 from tiered.core.negotiation import Representation, effective_accept
+from tiered.core.versions import ApiVersion
 
 if TYPE_CHECKING:
     from starlette.datastructures import FormData
@@ -42,6 +43,7 @@ class RequestContext:
         "flag_values",
         "form",
         "headers",
+        "json_version",
         "representation",
         "request_id",
         "runtime",
@@ -68,6 +70,8 @@ class RequestContext:
         self.set_cookies: list[tuple[str, str, int]] | None = None
         """Cookies the app set with :func:`set_cookie`: (name, value, max age)."""
         self.session: Session | None = None
+        self.json_version: ApiVersion | None = None
+        """The JSON version chosen for this response (when the app versions its JSON)."""
         self.representation: Representation | None = None
         """What tiered sent: set where a page, fragment, JSON or problem is rendered, so
         telemetry counts what the client got; ``None`` for a response the app built itself."""

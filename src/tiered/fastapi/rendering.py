@@ -114,10 +114,20 @@ def negotiate_view(ctx: RequestContext, spec: ViewSpec) -> Negotiated:
         json=spec.json,
         fragment=spec.block is not None,
     )
-    versions = ctx.runtime.settings.json_versions
-    if negotiated.representation == "json" and versions is not None:
-        versions.select(negotiated.version)  # an unknown version is a 406 before the handler runs
+    if negotiated.representation == "json":
+        json_version(ctx, negotiated)  # an unknown version is a 406 before the handler runs
     return negotiated
+
+
+def json_version(ctx: RequestContext, negotiated: Negotiated) -> ApiVersion | None:
+    """The JSON version this response is in (``None`` when the app has no versions): chosen
+    once, when the view is negotiated, and kept on the request's context for what follows."""
+    versions = ctx.runtime.settings.json_versions
+    if versions is None:
+        return None
+    if ctx.json_version is None:
+        ctx.json_version = versions.select(negotiated.version)
+    return ctx.json_version
 
 
 def to_json(spec: ViewSpec, result: Any, version: ApiVersion | None, current: str | None) -> bytes:
@@ -159,8 +169,8 @@ def json_response(
     versions = ctx.runtime.settings.json_versions
     media_type = "application/json"
     version_headers: tuple[tuple[str, str], ...] = ()
-    if versions is not None:
-        version = versions.select(negotiated.version)
+    version = json_version(ctx, negotiated)
+    if versions is not None and version is not None:
         media_type = versions.content_type(version)
         version_headers = versions.response_headers(version)
     if not headers and status not in (204, 304) and status >= 200:
@@ -252,6 +262,6 @@ def render_json(
                 return Response(status_code=304, headers={"ETag": quoted(tag), "Vary": vary})
         headers = {**(headers or {}), "ETag": quoted(tag)}
     versions = ctx.runtime.settings.json_versions
-    version = versions.select(negotiated.version) if versions else None
+    version = json_version(ctx, negotiated)
     body = to_json(spec, result, version, versions.current if versions else None)
     return json_response(ctx, negotiated, body, status, headers)

@@ -73,6 +73,7 @@ from tiered.fastapi.rendering import (
     etag_header,
     html_response,
     json_response,
+    json_version,
     negotiate_view,
     render,
     to_json,
@@ -623,7 +624,7 @@ async def _success(
                 return json_response(ctx, negotiated, b"", status, headers)
             return Response(status_code=204, headers=headers)
         versions = ctx.runtime.settings.json_versions
-        version = versions.select(negotiated.version) if versions else None
+        version = json_version(ctx, negotiated)
         body = to_json(spec.view, result.data, version, versions.current if versions else None)
         headers = etag_header(spec.view, result.data, headers)
         return json_response(ctx, negotiated, body, status, headers)
