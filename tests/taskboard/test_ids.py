@@ -85,3 +85,19 @@ def test_openapi_states_the_range_of_every_id(app: FastAPI) -> None:
             (parameter,) = [p for p in operation["parameters"] if p["in"] == "path"]
             assert parameter["schema"]["minimum"] == 1, path
             assert parameter["schema"]["maximum"] == MAX_ID, path
+
+
+def test_an_id_is_never_given_twice(client: TestClient, alice: Account) -> None:
+    # schemathesis's find on SQLite: the newest task deleted, the next one got its id, and a
+    # PATCH meant for the deleted task changed the new one (migration 0007).
+    headers = _bearer(client, alice)
+
+    first = client.post("/tasks", json={"title": "Deleted soon"}, headers=headers).json()["id"]
+    assert client.delete(f"/tasks/{first}", headers=headers).status_code == 204
+    second = client.post("/tasks", json={"title": "Added after"}, headers=headers).json()["id"]
+    stale = client.patch(f"/tasks/{first}", json={"done": True}, headers=headers)
+
+    assert second > first
+    assert stale.status_code == 404
+    shown = client.get(f"/tasks/{second}", headers=headers).json()
+    assert (shown["title"], shown["done"]) == ("Added after", False)

@@ -33,6 +33,7 @@ class Job(Base):
     __table_args__ = (
         Index("ix_jobs_owner_created", "owner_id", "created_at"),
         Index("ix_jobs_status_sent", "status", "sent_at"),
+        {"sqlite_autoincrement": True},  # an id is never given twice (migration 0007)
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).resolve().parent
 
-HEAD = "0006"
+HEAD = "0007"
 """The newest migration's revision (``versions/``). Add a migration, move this to its revision:
 a test checks that Alembic finds the same head."""
 

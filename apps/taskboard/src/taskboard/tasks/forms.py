@@ -107,7 +107,21 @@ class TaskForm(BaseModel):
     due_on: DueOn = None
 
 
-Version = Annotated[int | None, Field(ge=1, le=2**31 - 1)]
+def _refuse_numbers(value: Any) -> Any:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError(DONE_TYPE_MESSAGE)
+    return value
+
+
+def _refuse_booleans(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError(VERSION_TYPE_MESSAGE)
+    return value
+
+
+DONE_TYPE_MESSAGE: Final = "Send done as true or false."
+VERSION_TYPE_MESSAGE: Final = "Send the version as a whole number, like 3."
+Version = Annotated[int | None, Field(ge=1, le=2**31 - 1), BeforeValidator(_refuse_booleans)]
 
 
 class TaskEdit(TaskForm):
@@ -132,7 +146,7 @@ class ToggleForm(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    done: bool | None = None
+    done: Annotated[bool | None, BeforeValidator(_refuse_numbers)] = None
     version: Version = None
 
 

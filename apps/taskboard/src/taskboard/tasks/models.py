@@ -15,6 +15,7 @@ class Task(Base):
     __table_args__ = (
         Index("ix_tasks_owner_created", "owner_id", "created_at"),
         Index("ix_tasks_owner_done_created", "owner_id", "done", "created_at"),
+        {"sqlite_autoincrement": True},  # an id is never given twice (migration 0007)
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
