@@ -49,6 +49,7 @@ from tiered.asgi.runtime import FORM_ENDPOINT_ATTRIBUTE
 from tiered.core.capabilities import Client
 from tiered.core.errors import (
     CsrfFailed,
+    HTTPProblem,
     IdempotencyKeyInFlight,
     IdempotencyKeyReused,
     ImproperlyConfigured,
@@ -566,6 +567,18 @@ async def _handle_submission(
         if not exc.errors:
             raise
         return await _invalid(request, ctx, spec, negotiated, FormState(raw, exc.errors))
+    except HTTPProblem as exc:
+        if scoped_key is not None:
+            await store.release(scoped_key)
+        if "Retry-After" not in exc.headers or spec.template is None or exc.location is not None:
+            raise
+        if negotiated.representation != "page":
+            raise  # a document for JSON; in #flash for an enhanced page, the form as it is
+        # "Try again later" (a limit, a moment's outage): the form again, the input kept.
+        state = FormState(shown).with_error(exc.detail or exc.title, exc.code)
+        response = await _show_form(request, ctx, spec, negotiated, state, exc.status)
+        response.headers.update(exc.headers)
+        return response
     except BaseException:
         if scoped_key is not None:
             await store.release(scoped_key)

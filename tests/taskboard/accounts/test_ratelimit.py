@@ -56,7 +56,7 @@ def _fail(client: TestClient, email: str, times: int, address: str = "203.0.113.
         assert log_in(client, email, WRONG, address).status_code == 422
 
 
-def test_past_the_account_limit_log_in_is_a_429_page_that_says_when(
+def test_past_the_account_limit_log_in_is_the_form_again_saying_when(
     client: TestClient, alice: Account
 ) -> None:
     _fail(client, alice.email, 5)
@@ -68,7 +68,10 @@ def test_past_the_account_limit_log_in_is_a_429_page_that_says_when(
     retry_after = int(response.headers["retry-after"])
     assert 1 <= retry_after <= 60
     html = response.text
-    assert "<h1>Too many attempts</h1>" in html
+    # The log-in form again, the email kept, the reason in its error summary.
+    assert "<h1>Log in</h1>" in html
+    assert f'value="{alice.email}"' in html
+    assert '<div class="error-summary"' in html
     assert re.search(
         r"Too many failed log-in attempts\. Try again in \d+ seconds \(\d\d:\d\d:\d\d UTC\)",
         html,
@@ -284,7 +287,10 @@ def test_sign_ups_past_the_address_limit_are_a_429_whatever_the_email(
             refused.text,
         )
     # The same answer for an email with an account as for one without.
-    varying = re.compile(r'[0-9a-f]{16}|\d+ seconds|\d\d:\d\d:\d\d|="[A-Za-z0-9._-]{20,}"')
+    # What differs is what the person typed (kept in the form), never what the server knows.
+    varying = re.compile(
+        r'[0-9a-f]{16}|\d+ seconds|\d\d:\d\d:\d\d|="[A-Za-z0-9._-]{20,}"|value="[^"]+@example\.org"'
+    )
     assert varying.sub("", taken.text) == varying.sub("", new.text)
     assert elsewhere.status_code == 303
     assert sorted(db_all(client, select(User.email))) == sorted(

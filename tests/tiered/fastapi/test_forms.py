@@ -288,3 +288,42 @@ def test_done_then_sends_a_browser_elsewhere_while_json_gets_the_location(
     assert (browser.status_code, browser.headers["location"]) == (303, "/items?sort=name")
     assert enhanced.headers["hx-redirect"] == "/items?sort=name"
     assert (api.status_code, api.headers["location"]) == (201, "/items/7")
+
+
+# --- "try again later" keeps what the person typed --------------------------------------------
+
+
+class Wish(BaseModel):
+    text: str
+
+
+def test_a_problem_asking_to_try_again_re_shows_the_form_with_the_input_kept(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "wish.html").write_text(
+        "{% block wish %}{% for error in form.errors %}<p>{{ error.message }}</p>{% endfor %}"
+        '<form method="post"><input name="text" value="{{ form.values.text }}"></form>'
+        "{% endblock %}",
+        encoding="utf-8",
+    )
+    app = FastAPI()
+    tiered.install(app, TieredSettings(debug=True), template_dirs=(str(tmp_path),))
+
+    @app.post("/wishes")
+    @tiered.form(Wish, template="wish.html", block="wish")
+    async def wish(data: Wish) -> Done[None]:
+        raise tiered.TooManyRequests(30, "Too many wishes today. Try again in 30 seconds.")
+
+    client = TestClient(app)
+    api = {"Authorization": "Bearer t"}
+    page = client.post("/wishes", data={"text": "A pony"}, headers=api)
+    document = client.post("/wishes", json={"text": "A pony"}, headers=api)
+
+    assert page.status_code == 429
+    assert page.headers["retry-after"] == "30"
+    assert page.headers["content-type"].startswith("text/html")
+    assert 'value="A pony"' in page.text
+    assert "Too many wishes today. Try again in 30 seconds." in page.text
+    assert document.status_code == 429
+    assert document.headers["content-type"] == "application/problem+json"
+    assert document.headers["retry-after"] == "30"

@@ -24,7 +24,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import RedirectResponse, Response
 
 import tiered
 from taskboard.accounts import password_reset, service
@@ -400,11 +400,6 @@ class ResetPage(BaseModel):
     action: str
 
 
-def _representation(request: Request) -> tiered.Representation:
-    accept = request.headers.get("accept")
-    return tiered.negotiate(accept, tiered.client_of(request).htmx).representation
-
-
 def _public_origin(request: Request) -> str:
     """Where mailed links point: ``PUBLIC_URL``, else the origin this request was made to
     (behind a trusted proxy, the scheme and host it reports)."""
@@ -415,14 +410,6 @@ def _public_origin(request: Request) -> str:
 def _reset_sent(request: Request) -> str:
     settings: Settings = request.app.state.settings
     return RESET_SENT.format(valid_for=password_reset.valid_for(settings.password_reset_max_age))
-
-
-@tiered.view(
-    "accounts/password_reset_request.html", block="reset_request_form", status=429, json=False
-)
-async def _reset_refused(request: Request, form: tiered.FormState) -> dict[str, Any]:
-    """The request form again, saying why it was refused (a 429 page; never routed)."""
-    return {"form": form}
 
 
 @tiered.view("accounts/password_reset_gone.html", block="reset_gone", status=410, json=False)
@@ -449,12 +436,7 @@ async def password_reset_page(viewer: OptionalUser) -> Page:
     return Page()
 
 
-@router.post(
-    "/password-reset",
-    status_code=202,
-    response_model=None,
-    responses={202: {"model": ResetRequested, "description": "The answer, whatever the email."}},
-)
+@router.post("/password-reset", status_code=202)
 @tiered.raises(tiered.TooManyRequests)
 @tiered.form(
     ResetRequestForm,
@@ -464,7 +446,7 @@ async def password_reset_page(viewer: OptionalUser) -> Page:
 )
 async def request_password_reset(
     data: ResetRequestForm, viewer: OptionalUser, request: Request
-) -> Done[None] | Response:
+) -> Done[ResetRequested]:
     """Mail a link to choose a new password, when the email has an account.
 
     The answer is the same either way, and as fast: the lookup and the mail happen after it
@@ -474,25 +456,13 @@ async def request_password_reset(
     """
     email = service.valid_email(data.email)
     limiter, address = login_limiter(request.app), _address(request)
-    try:
-        await limiter.check_reset(email, address)
-    except tiered.TooManyRequests as exc:
-        if _representation(request) != "page":
-            raise  # a problem: in #flash for an enhanced page, a document for JSON
-        form = tiered.FormState(values={"email": data.email}).with_error(
-            exc.detail or exc.title, exc.code
-        )
-        response: Response = await _reset_refused(request=request, form=form)
-        response.headers.update(exc.headers)
-        return response
+    await limiter.check_reset(email, address)  # 429: for a person, the form again (tiered)
     await limiter.reset_requested(email, address)
     await password_reset.send_password_reset(request.app, email, _public_origin(request))
     sent = _reset_sent(request)
-    if _representation(request) == "json":
-        settings: Settings = request.app.state.settings
-        body = ResetRequested(detail=sent, expires_in=settings.password_reset_max_age)
-        return JSONResponse(body.model_dump(), status_code=202, headers={"Vary": "Accept"})
-    return Done("/password-reset", flash=sent)
+    settings: Settings = request.app.state.settings
+    body = ResetRequested(detail=sent, expires_in=settings.password_reset_max_age)
+    return Done("/password-reset", data=body, flash=sent, accepted=True)
 
 
 @router.get("/password-reset/{token}", response_model=None)
