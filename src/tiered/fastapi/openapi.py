@@ -253,14 +253,16 @@ def _document_form(
         encoded = {"schema": _add_form_schema(components, spec.model)}
         # Files come only as multipart/form-data; an API operation (no HTML) documents JSON, and
         # a page's form all three (a form's fields are strings: JSON says more).
-        content = {"multipart/form-data": encoded}
+        content: dict[str, Any]
         if spec.template is None:
             content = {"application/json": {"schema": ref}}
-        elif not _has_upload(spec.model):
+        elif _has_upload(spec.model):
+            content = {"multipart/form-data": encoded}
+        else:
             content = {
                 "application/json": {"schema": ref},
                 "application/x-www-form-urlencoded": encoded,
-                **content,
+                "multipart/form-data": encoded,
             }
         operation["requestBody"] = {
             "required": any(field.is_required() for field in spec.model.model_fields.values()),

@@ -561,27 +561,17 @@ async def _handle_submission(
             return Response(kept.body, kept.status, headers=dict(kept.headers))
     try:
         result = await _call(func, kwargs)
-    except ValidationFailed as exc:
+    except BaseException as exc:
         if scoped_key is not None:
             await store.release(scoped_key)
-        if not exc.errors:
-            raise
-        return await _invalid(request, ctx, spec, negotiated, FormState(raw, exc.errors))
-    except HTTPProblem as exc:
-        if scoped_key is not None:
-            await store.release(scoped_key)
-        if "Retry-After" not in exc.headers or spec.template is None or exc.location is not None:
-            raise
-        if negotiated.representation != "page":
-            raise  # a document for JSON; in #flash for an enhanced page, the form as it is
-        # "Try again later" (a limit, a moment's outage): the form again, the input kept.
-        state = FormState(shown).with_error(exc.detail or exc.title, exc.code)
-        response = await _show_form(request, ctx, spec, negotiated, state, exc.status)
-        response.headers.update(exc.headers)
-        return response
-    except BaseException:
-        if scoped_key is not None:
-            await store.release(scoped_key)
+        if isinstance(exc, ValidationFailed) and exc.errors:
+            return await _invalid(request, ctx, spec, negotiated, FormState(raw, exc.errors))
+        if isinstance(exc, HTTPProblem) and _asks_to_try_again(exc, spec, negotiated):
+            # "Try again later" (a limit, a moment's outage): the form again, the input kept.
+            state = FormState(shown).with_error(exc.detail or exc.title, exc.code)
+            response = await _show_form(request, ctx, spec, negotiated, state, exc.status)
+            response.headers.update(exc.headers)
+            return response
         raise
     response = await _success(request, ctx, spec, negotiated, result)
     if scoped_key is not None:
@@ -597,6 +587,18 @@ async def _handle_submission(
         else:
             await store.release(scoped_key)
     return response
+
+
+def _asks_to_try_again(problem: HTTPProblem, spec: FormSpec, negotiated: Negotiated) -> bool:
+    """Whether a person gets the form again for ``problem``: it says when to try again
+    (``Retry-After``), sends no one elsewhere, and the page is the form's. JSON gets the document;
+    an enhanced page the message in ``#flash``, the form as it is."""
+    return (
+        "Retry-After" in problem.headers
+        and problem.location is None
+        and spec.template is not None
+        and negotiated.representation == "page"
+    )
 
 
 async def _invalid(

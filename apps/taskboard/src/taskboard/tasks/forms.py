@@ -109,7 +109,7 @@ class TaskForm(BaseModel):
 
 def _refuse_numbers(value: Any) -> Any:
     if isinstance(value, int | float) and not isinstance(value, bool):
-        raise ValueError(DONE_TYPE_MESSAGE)
+        raise ValueError(DONE_NULL_MESSAGE)  # the same words: true or false
     return value
 
 
@@ -119,7 +119,6 @@ def _refuse_booleans(value: Any) -> Any:
     return value
 
 
-DONE_TYPE_MESSAGE: Final = "Send done as true or false."
 VERSION_TYPE_MESSAGE: Final = "Send the version as a whole number, like 3."
 Version = Annotated[int | None, Field(ge=1, le=2**31 - 1), BeforeValidator(_refuse_booleans)]
 
