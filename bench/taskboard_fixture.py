@@ -377,7 +377,8 @@ def _wait_until_healthy(server: Server) -> None:
 class Visitor:
     email: str
     cookie: str
-    """The ``Cookie`` header of a logged-in browser: its session and CSRF cookies."""
+    """The ``Cookie`` header of a logged-in browser: every cookie its log-in set (the session,
+    CSRF and stylesheet cookies)."""
     csrf_token: str
     token: str | None = None
     """An API token (``Authorization: Bearer``), for the visitors that write."""
@@ -430,7 +431,9 @@ def _log_in_one(
     jar.update(_cookies(found))
     if status != 303 or session_name not in jar:
         raise SystemExit(f"Logging in {email} answered {status}: {body[:300]!r}")
-    cookie = f"{session_name}={jar[session_name]}; {csrf_name}={jar[csrf_name]}"
+    # Every cookie the log-in pages set is kept, as a browser keeps them (the peers' visitors
+    # keep theirs too): a browser past its first page has the stylesheets, and says so.
+    cookie = "; ".join(f"{name}={value}" for name, value in jar.items())
     visitor = Visitor(email, cookie, match.group(1))
     if with_token:
         status, _, body = _request(
