@@ -4,11 +4,11 @@ One template per page keeps one source of truth for its markup: the fragment an 
 gets is, byte for byte, the block the full page contains (jinja2-fragments renders the block),
 after the page's title for htmx to make the document's (:meth:`Renderer.fragment`).
 
-Template globals read the current request from the template context (``pass_context``), so no
-per-request closures are built: ``csrf_token()``, ``csrf_input()``, ``form_guard()``,
-``flash_messages()``, ``static_url()``, ``static_integrity()``, ``stylesheets()``,
-``version_switch_url()`` and ``flag()``; and
-``ui``, tiered's macros (``{{ ui.field(form, "title", "Title") }}``).
+Template globals read the current request from the template context (``pass_context``, which
+is never copied for them: :func:`_request_only`), so no per-request closures are built:
+``csrf_token()``, ``csrf_input()``, ``form_guard()``, ``flash_messages()``, ``static_url()``,
+``static_integrity()``, ``stylesheets()``, ``version_switch_url()`` and ``flag()``; and ``ui``,
+tiered's macros (``{{ ui.field(form, "title", "Title") }}``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from pathlib import Path
 from types import CodeType
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 from jinja2 import (
@@ -37,10 +37,26 @@ from tiered.asgi.csrf import CSRF_FIELD
 from tiered.asgi.static import StaticAssets
 from tiered.flags.runtime import flag
 
+_F = TypeVar("_F", bound=Callable[..., Any])
 IDEMPOTENCY_FIELD = "idempotency_key"
 APP_LAYOUT = "tiered/app_layout.html"
 """An app's layout for tiered's own pages (the error page): when the app has it, those pages get
 the app's header and navigation instead of tiered's bare layout."""
+
+
+_REQUEST_ONLY = "_tiered_request_only"
+
+
+def _request_only(function: _F) -> _F:
+    """A template global that reads nothing of its context but the request (tiered's own).
+
+    Jinja hands a ``pass_context`` global a *copy* of the context with the variables set so far
+    in the loop or block around the call, built anew for every call; such a global needs none of
+    them, so :meth:`_BlockContext.call` hands it the context as it is. A ``{% set %}`` in a
+    task row made each row's ``form_guard()`` copy the context: a tenth of the list's render.
+    """
+    setattr(function, _REQUEST_ONLY, True)
+    return pass_context(function)
 
 
 def _ctx(context: Context) -> RequestContext:
@@ -49,7 +65,7 @@ def _ctx(context: Context) -> RequestContext:
     return result
 
 
-@pass_context
+@_request_only
 def _csrf_token(context: Context) -> str:
     return _ctx(context).csrf_token()
 
@@ -64,12 +80,12 @@ def _csrf_field(ctx: RequestContext) -> str:
     return f'<input type="hidden" name="{CSRF_FIELD}" value="{token}">'
 
 
-@pass_context
+@_request_only
 def _csrf_input(context: Context) -> Markup:
     return Markup(_csrf_field(_ctx(context)))  # noqa: S704 (the token is escaped)
 
 
-@pass_context
+@_request_only
 def _form_guard(context: Context) -> Markup:
     """The CSRF token and a fresh idempotency key (see ``RequestContext.form_key``)."""
     ctx = _ctx(context)
@@ -83,7 +99,7 @@ browser has prefetched the files by the next page, which links them instead."""
 _STYLE_COOKIE_MAX_AGE = 365 * 24 * 3600
 
 
-@pass_context
+@_request_only
 def _stylesheets(context: Context, *names: str) -> Markup:
     """The layout's stylesheets: inline on a first visit (no round trip before the page is styled,
     allowed by the CSP nonce), linked once the browser has them, and always linked for a text
@@ -99,17 +115,17 @@ def _stylesheets(context: Context, *names: str) -> Markup:
     return Markup(inline)  # noqa: S704 (the app's own stylesheets, checked by bundle())
 
 
-@pass_context
+@_request_only
 def _flash_messages(context: Context) -> list[Flash]:
     return _ctx(context).pop_flashes()
 
 
-@pass_context
+@_request_only
 def _flag(context: Context, key: str) -> bool:
     return flag(context["request"], key)
 
 
-@pass_context
+@_request_only
 def _version_switch_url(context: Context, choice: str) -> str:
     ctx = _ctx(context)
     request = context["request"]
@@ -181,6 +197,15 @@ def _document_title(template: Template, context: Context) -> str | None:
 
 
 class _BlockContext(Context):
+    def call(self, obj: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        """Call ``obj`` from a template; tiered's own globals get this context uncopied (see
+        :func:`_request_only`), everything else Jinja's way."""
+        if getattr(obj, _REQUEST_ONLY, False):
+            kwargs.pop("_loop_vars", None)
+            kwargs.pop("_block_vars", None)
+            return obj(self, *args, **kwargs)
+        return Context.call(self, obj, *args, **kwargs)
+
     def super(self, name: str, current: _BlockRender) -> BlockReference | Undefined:
         """``{{ super() }}``: a block's compiled code names itself unwrapped; find its wrapper."""
         for render in self.blocks.get(name, ()):

@@ -7,11 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from jinja2 import Environment, FileSystemLoader
+from jinja2 import Environment, FileSystemLoader, pass_context
+from jinja2.runtime import Context
 from jinja2_fragments import render_block
 
 from tiered.asgi.static import StaticAssets
-from tiered.jinja.renderer import Renderer
+from tiered.jinja.renderer import Renderer, _request_only
 
 TEMPLATES = {
     "layout.html": (
@@ -119,3 +120,32 @@ def test_with_tiered_layout_a_fragment_starts_with_its_pages_title(tmp_path: Pat
     )
     with_errors = renderer.fragment("items.html", "board", {"who": "Ada", "form": Form()})
     assert with_errors.startswith("<head><title>Error: Items for Ada \N{EN DASH} Shop</title>")
+
+
+def test_tiereds_globals_get_the_render_context_itself_in_a_loop_with_its_own_variables(
+    folder: Path, renderer: Renderer
+) -> None:
+    """Jinja hands a ``pass_context`` global a copy of the context per call once a loop or block
+    has set variables; tiered's own globals read only the request, so they get the context as it
+    is, while any other global still sees the loop's variables."""
+    seen: list[Context] = []
+
+    @_request_only
+    def ours(context: Context) -> str:
+        seen.append(context)
+        return ""
+
+    @pass_context
+    def theirs(context: Context) -> str:
+        return str(context["doubled"])
+
+    renderer.environment.globals.update(ours=ours, theirs=theirs)
+    (folder / "loop.html").write_text(
+        "{% for i in items %}{% set doubled = i * 2 %}{{ ours() }}{{ theirs() }},{% endfor %}",
+        encoding="utf-8",
+    )
+
+    assert renderer.page("loop.html", {"items": [1, 2, 3]}) == "2,4,6,"
+    assert len(seen) == 3
+    assert all(context is seen[0] for context in seen)
+    assert "doubled" not in seen[0]

@@ -27,19 +27,22 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from taskboard.accounts.models import ApiToken, StoredSession, User
-from taskboard.db import Database
+from taskboard.db import Database, read_row
 from tiered import FieldError, NotFound, ValidationFailed
 
 SESSION_USER_KEY = "user_id"
 """Where a logged-in session keeps its user's id."""
 
 
+_USER_COLUMNS = (User.id, User.email, User.password_hash, User.is_admin, User.created_at)
 _SESSION_AND_USER = (
-    select(StoredSession.data, StoredSession.expires_at, User)
+    select(StoredSession.data, StoredSession.expires_at, *_USER_COLUMNS)
     .outerjoin(User, User.id == StoredSession.user_id)
     .where(StoredSession.id == bindparam("session_id"))
 )
-"""Every request's first query, built once: building it took longer than SQLite's answer."""
+"""Every request's first query, built once: building it took longer than SQLite's answer. Its
+user comes as columns, read at the Core level (:func:`taskboard.db.read_row`): loading an ORM
+entity cost more than the query."""
 
 
 class SqlSessionStore:
@@ -51,14 +54,26 @@ class SqlSessionStore:
 
     async def load(self, session_id: str) -> dict[str, Any] | None:
         """The session's data; its user comes in the same query (see :func:`user_of_session`)."""
-        async with self._database.sessionmaker() as db:
-            row = (await db.execute(_SESSION_AND_USER, {"session_id": session_id})).first()
+        row = await read_row(self._database, _SESSION_AND_USER, {"session_id": session_id})
         if row is None:
             return None
-        raw, expires_at, user = row
+        raw, expires_at, user_id, email, password_hash, is_admin, created_at = tuple(row)
         if aware(expires_at) < datetime.now(UTC):
             await self.delete(session_id)
             return None
+        # Outside any session, as a user read by a session that has closed: changes to it go
+        # through UPDATE statements (see _set_password).
+        user = (
+            None
+            if user_id is None
+            else User(
+                id=user_id,
+                email=email,
+                password_hash=password_hash,
+                is_admin=is_admin,
+                created_at=created_at,
+            )
+        )
         _session_user.set(user)
         data: dict[str, Any] = json.loads(raw)
         return data

@@ -13,16 +13,17 @@ The list is built for 100,000 tasks over 1,000 users: every query starts with
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, Final, Literal, Protocol, TypeVar, cast
 
-from sqlalchemy import ColumnElement, Select, String, bindparam, func, or_, select
+from sqlalchemy import ColumnElement, Row, Select, String, bindparam, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
 import tiered
+from taskboard.db import read_rows
 from taskboard.tasks.models import Task
 
 PAGE_SIZE: Final = 20
@@ -56,9 +57,44 @@ class Query:
     page: int = 1
 
 
+class TaskFields(Protocol):
+    """What a shown task has: a :class:`Task`, or a row of the list's query (see
+    :func:`list_tasks`)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def notes(self) -> str: ...
+    @property
+    def done(self) -> bool: ...
+    @property
+    def due_on(self) -> date | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def updated_at(self) -> datetime: ...
+    @property
+    def version(self) -> int: ...
+
+
+_SHOWN: Final = (
+    Task.id,
+    Task.title,
+    Task.notes,
+    Task.done,
+    Task.due_on,
+    Task.created_at,
+    Task.updated_at,
+    Task.version,
+)
+"""The columns a listed task shows: :class:`TaskFields`."""
+
+
 @dataclass(frozen=True, slots=True)
 class Page:
-    tasks: list[Task]
+    tasks: Sequence[TaskFields]
     page: int
     total: int
     total_pages: int
@@ -107,7 +143,7 @@ def _statements(status: Status, sort: Sort, searching: bool) -> tuple[Select[Any
             )
         )
     count = select(func.count()).select_from(Task).where(*conditions)
-    page = _ordered(select(Task, count.scalar_subquery()).where(*conditions), sort)
+    page = _ordered(select(*_SHOWN, count.scalar_subquery()).where(*conditions), sort)
     return page.limit(bindparam("limit")).offset(bindparam("offset")), count
 
 
@@ -137,7 +173,8 @@ async def list_tasks(db: AsyncSession, owner_id: int, query: Query) -> Page:
 
     One statement reads the page and the count (an uncorrelated scalar subquery, computed once):
     a statement costs far more in SQLAlchemy than in the database here, so two are slower than
-    one. Only a page past the end needs a second look.
+    one. Only a page past the end needs a second look. The tasks are rows, not entities
+    (:func:`taskboard.db.read_rows`): a list only shows them.
     """
     q = query.q.strip()
     page_of, count = _statements(query.status, query.sort, bool(q))
@@ -147,13 +184,13 @@ async def list_tasks(db: AsyncSession, owner_id: int, query: Query) -> Page:
     page = max(query.page, 1)
     rows = await _page_rows(db, page_of, params, page)
     if rows:
-        total = rows[0][1]
+        total = rows[0][-1]
     else:
         total = (await db.execute(count, params)).scalar_one()
         page = max(1, -(-total // PAGE_SIZE))
         if total:
             rows = await _page_rows(db, page_of, params, page)
-    tasks = [row[0] for row in rows]
+    tasks = cast(list[TaskFields], rows)  # a row has the fields by name; its last is the count
     total_pages = max(1, -(-total // PAGE_SIZE))
     owner_has_tasks = total > 0
     if not owner_has_tasks and (q or query.status != "all"):
@@ -164,10 +201,9 @@ async def list_tasks(db: AsyncSession, owner_id: int, query: Query) -> Page:
 
 async def _page_rows(
     db: AsyncSession, statement: Select[Any], params: dict[str, Any], page: int
-) -> list[tuple[Task, int]]:
+) -> Sequence[Row[Any]]:
     bound = {**params, "limit": PAGE_SIZE, "offset": (page - 1) * PAGE_SIZE}
-    result = await db.execute(statement, bound)
-    return [(task, total) for task, total in result]
+    return await read_rows(db, statement, bound)
 
 
 async def get_task(db: AsyncSession, owner_id: int, task_id: int) -> Task:

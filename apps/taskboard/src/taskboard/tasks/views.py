@@ -26,7 +26,6 @@ from taskboard.accounts.views import CurrentUser
 from taskboard.db import Database, DbSession, Id
 from taskboard.tasks import service
 from taskboard.tasks.forms import LABELS, DeleteForm, TaskEdit, TaskForm, TaskPatch, ToggleForm
-from taskboard.tasks.models import Task
 from taskboard.tasks.service import (
     DEFAULT_SORT,
     DEFAULT_STATUS,
@@ -69,7 +68,7 @@ class TaskOut(BaseModel):
     version: int = Field(description="One more with every change; the task's ETag.")
 
     @classmethod
-    def of(cls, task: Task) -> TaskOut:
+    def of(cls, task: service.TaskFields) -> TaskOut:
         return cls(
             id=task.id,
             title=task.title,
