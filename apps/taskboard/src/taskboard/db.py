@@ -17,6 +17,7 @@ traceback in the log.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Annotated, Any, cast
@@ -28,6 +29,7 @@ from sqlalchemy.dialects import registry
 from sqlalchemy.dialects.sqlite.pysqlite import SQLiteDialect_pysqlite
 from sqlalchemy.engine import ExceptionContext
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -185,6 +187,22 @@ class Database:
             max_connections = int(await connection.scalar(text("SHOW max_connections")) or 0)
         self.gate.resize(pool_size_for(max_connections, self.instances, self.explicit_pool_size))
 
+    @contextlib.asynccontextmanager
+    async def connect(self) -> AsyncIterator[AsyncConnection]:
+        """A Core connection of its own, closed on leaving the block: on SQLite in place, for
+        the reason :class:`InlineSQLiteSession` gives (``AsyncConnection``'s own exit closes in a
+        task of its own, and under load its callers held a connection each round the loop: the
+        pool opened a new one every sixth request); elsewhere shielded, as SQLAlchemy does."""
+        if not self.is_sqlite:
+            async with self.engine.connect() as connection:
+                yield connection
+            return
+        connection = await self.engine.connect()
+        try:
+            yield connection
+        finally:
+            await connection.close()
+
     async def ping(self) -> None:
         """Raise if the database cannot answer a trivial query."""
         async with self.sessionmaker() as session:
@@ -255,7 +273,7 @@ async def read_row(
 ) -> Row[Any] | None:
     """The first row of a Core-level read on a connection of its own (see :func:`read_rows`),
     for a read outside any request's session (tiered's session store)."""
-    async with database.engine.connect() as connection:
+    async with database.connect() as connection:
         return await connection.run_sync(lambda sync: sync.execute(statement, params).first())
 
 
