@@ -187,14 +187,41 @@ class Database:
             max_connections = int(await connection.scalar(text("SHOW max_connections")) or 0)
         self.gate.resize(pool_size_for(max_connections, self.instances, self.explicit_pool_size))
 
+    async def rows(self, statement: Executable, params: Mapping[str, Any]) -> Sequence[Row[Any]]:
+        """The rows of a read of committed data that loads no ORM entity (columns, not
+        ``select(Task)``), on a Core connection of its own, outside any transaction.
+
+        For the hot reads whose rows are only shown (the task list, every request's session):
+
+        - the ORM's execution (its compile state, result set-up, identity map) and loading each
+          row as an entity cost more than SQLite takes to answer: the list's page query took
+          289 µs of CPU through the ORM and takes 184 this way (the bench's seeded SQLite, one
+          query at a time);
+        - on PostgreSQL the read runs in autocommit: one round trip, where a session's
+          transaction adds a ``BEGIN`` before it and a ``ROLLBACK`` when the connection goes
+          back to the pool.
+
+        It does not see what a session of the same request has written and not committed; what
+        is changed afterwards is read with the ORM, which tracks it.
+        """
+        async with self._connect() as connection:
+            return await connection.run_sync(lambda sync: sync.execute(statement, params).all())
+
+    async def first_row(self, statement: Executable, params: Mapping[str, Any]) -> Row[Any] | None:
+        """The first row of a read as :meth:`rows` makes it, or None."""
+        async with self._connect() as connection:
+            return await connection.run_sync(lambda sync: sync.execute(statement, params).first())
+
     @contextlib.asynccontextmanager
-    async def connect(self) -> AsyncIterator[AsyncConnection]:
-        """A Core connection of its own, closed on leaving the block: on SQLite in place, for
-        the reason :class:`InlineSQLiteSession` gives (``AsyncConnection``'s own exit closes in a
-        task of its own, and under load its callers held a connection each round the loop: the
-        pool opened a new one every sixth request); elsewhere shielded, as SQLAlchemy does."""
+    async def _connect(self) -> AsyncIterator[AsyncConnection]:
+        """A Core connection for a read (PostgreSQL's in autocommit), closed on leaving the block:
+        on SQLite in place, for the reason :class:`InlineSQLiteSession` gives (``AsyncConnection``'s
+        own exit closes in a task of its own, and under load every caller held its connection for
+        a trip round the loop: the pool opened a new one every sixth request); elsewhere
+        shielded, as SQLAlchemy does."""
         if not self.is_sqlite:
             async with self.engine.connect() as connection:
+                await connection.execution_options(isolation_level="AUTOCOMMIT")
                 yield connection
             return
         connection = await self.engine.connect()
@@ -250,31 +277,6 @@ async def _db_session(request: Request) -> AsyncIterator[AsyncSession]:
     database: Database = request.app.state.database
     async with database.sessionmaker() as session:
         yield session
-
-
-async def read_rows(
-    db: AsyncSession, statement: Executable, params: Mapping[str, Any]
-) -> Sequence[Row[Any]]:
-    """The rows of a read that loads no ORM entity (columns, not ``select(Task)``), run at
-    SQLAlchemy's Core level on the session's connection.
-
-    The ORM's execution (its compile state, result set-up and identity map) and loading each
-    row as an entity cost more than SQLite takes to answer: the task list's page query took
-    289 µs of CPU through the ORM and takes 184 this way (the bench's seeded SQLite, one query
-    at a time). Use it for hot reads whose rows are only shown; what is changed afterwards is
-    read with the ORM, which tracks it.
-    """
-    connection = await db.connection()
-    return await connection.run_sync(lambda sync: sync.execute(statement, params).all())
-
-
-async def read_row(
-    database: Database, statement: Executable, params: Mapping[str, Any]
-) -> Row[Any] | None:
-    """The first row of a Core-level read on a connection of its own (see :func:`read_rows`),
-    for a read outside any request's session (tiered's session store)."""
-    async with database.connect() as connection:
-        return await connection.run_sync(lambda sync: sync.execute(statement, params).first())
 
 
 # Closed when the path operation returns, before the response is sent: a connection is not

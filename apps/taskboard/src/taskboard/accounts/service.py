@@ -27,7 +27,7 @@ from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.exc import IntegrityError
 
 from taskboard.accounts.models import ApiToken, StoredSession, User
-from taskboard.db import Database, read_row
+from taskboard.db import Database
 from tiered import FieldError, NotFound, ValidationFailed
 
 SESSION_USER_KEY = "user_id"
@@ -41,7 +41,7 @@ _SESSION_AND_USER = (
     .where(StoredSession.id == bindparam("session_id"))
 )
 """Every request's first query, built once: building it took longer than SQLite's answer. Its
-user comes as columns, read at the Core level (:func:`taskboard.db.read_row`): loading an ORM
+user comes as columns, read at the Core level (:meth:`taskboard.db.Database.rows`): loading an ORM
 entity cost more than the query."""
 
 
@@ -54,7 +54,7 @@ class SqlSessionStore:
 
     async def load(self, session_id: str) -> dict[str, Any] | None:
         """The session's data; its user comes in the same query (see :func:`user_of_session`)."""
-        row = await read_row(self._database, _SESSION_AND_USER, {"session_id": session_id})
+        row = await self._database.first_row(_SESSION_AND_USER, {"session_id": session_id})
         if row is None:
             return None
         raw, expires_at, user_id, email, password_hash, is_admin, created_at = tuple(row)

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
 import tiered
-from taskboard.db import read_rows
+from taskboard.db import Database
 from taskboard.tasks.models import Task
 
 PAGE_SIZE: Final = 20
@@ -168,13 +168,13 @@ def _ordered(statement: _S, sort: Sort) -> _S:
 _ANY_TASK = select(Task.id).where(Task.owner_id == bindparam("owner_id")).limit(1)
 
 
-async def list_tasks(db: AsyncSession, owner_id: int, query: Query) -> Page:
+async def list_tasks(database: Database, owner_id: int, query: Query) -> Page:
     """One page of the owner's tasks; a page past the end shows the last page.
 
     One statement reads the page and the count (an uncorrelated scalar subquery, computed once):
     a statement costs far more in SQLAlchemy than in the database here, so two are slower than
-    one. Only a page past the end needs a second look. The tasks are rows, not entities
-    (:func:`taskboard.db.read_rows`): a list only shows them.
+    one. Only a page past the end needs a second look. The tasks are rows of committed data, not
+    entities (:meth:`taskboard.db.Database.rows`): a list only shows them.
     """
     q = query.q.strip()
     page_of, count = _statements(query.status, query.sort, bool(q))
@@ -182,28 +182,28 @@ async def list_tasks(db: AsyncSession, owner_id: int, query: Query) -> Page:
     if q:
         params["pattern"] = like_pattern(q)
     page = max(query.page, 1)
-    rows = await _page_rows(db, page_of, params, page)
+    rows = await _page_rows(database, page_of, params, page)
     if rows:
         total = rows[0][-1]
     else:
-        total = (await db.execute(count, params)).scalar_one()
+        counted = await database.first_row(count, params)
+        total = counted[0] if counted is not None else 0
         page = max(1, -(-total // PAGE_SIZE))
         if total:
-            rows = await _page_rows(db, page_of, params, page)
+            rows = await _page_rows(database, page_of, params, page)
     tasks = cast(list[TaskFields], rows)  # a row has the fields by name; its last is the count
     total_pages = max(1, -(-total // PAGE_SIZE))
     owner_has_tasks = total > 0
     if not owner_has_tasks and (q or query.status != "all"):
-        found = await db.execute(_ANY_TASK, {"owner_id": owner_id})
-        owner_has_tasks = found.first() is not None
+        owner_has_tasks = await database.first_row(_ANY_TASK, {"owner_id": owner_id}) is not None
     return Page(tasks, min(page, total_pages), total, total_pages, owner_has_tasks)
 
 
 async def _page_rows(
-    db: AsyncSession, statement: Select[Any], params: dict[str, Any], page: int
+    database: Database, statement: Select[Any], params: dict[str, Any], page: int
 ) -> Sequence[Row[Any]]:
     bound = {**params, "limit": PAGE_SIZE, "offset": (page - 1) * PAGE_SIZE}
-    return await read_rows(db, statement, bound)
+    return await database.rows(statement, bound)
 
 
 async def get_task(db: AsyncSession, owner_id: int, task_id: int) -> Task:

@@ -14,7 +14,6 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
@@ -233,11 +232,10 @@ def _owner_of(request: Request) -> User:
     return user
 
 
-async def _task_list(
-    request: Request, db: AsyncSession, user: User, state: service.Query
-) -> TaskList:
+async def _task_list(request: Request, user: User, state: service.Query) -> TaskList:
+    database: Database = request.app.state.database
     cursor = await _live(request).bus.cursor(_topic(user.id))
-    page = await service.list_tasks(db, user.id, state)
+    page = await service.list_tasks(database, user.id, state)
     shown = service.Query(state.q, state.status, state.sort, page.page)
     return TaskList(
         items=[TaskOut.of(task) for task in page.tasks],
@@ -261,11 +259,7 @@ async def _task_list(
 
 async def _list_context(request: Request) -> dict[str, Any]:
     """The list page around a form: the view of the list named by the request's query string."""
-    database: Database = request.app.state.database
-    async with database.sessionmaker() as db:
-        listing = await _task_list(
-            request, db, _owner_of(request), _lenient_state(request.query_params)
-        )
+    listing = await _task_list(request, _owner_of(request), _lenient_state(request.query_params))
     context = dict(listing.__dict__)
     context["listing"] = listing
     return context
@@ -287,7 +281,6 @@ async def _detail_context(request: Request) -> dict[str, Any]:
 @tiered.view(LIST_TEMPLATE, block="results")
 async def list_tasks(
     user: Owner,
-    db: DbSession,
     q: Annotated[str, Query(max_length=200, description="Search in titles and notes.")] = "",
     status: Annotated[Status, Query(description="Which tasks: open, done or all.")] = (
         DEFAULT_STATUS
@@ -300,7 +293,7 @@ async def list_tasks(
     request: Request,
 ) -> TaskList:
     """The user's tasks, 20 a page, newest first unless ``sort`` says otherwise."""
-    return await _task_list(request, db, user, service.Query(q.strip(), status, sort, page))
+    return await _task_list(request, user, service.Query(q.strip(), status, sort, page))
 
 
 # The user's own topic only: no URL names another user's, so there is none to refuse.
