@@ -64,6 +64,28 @@ def test_page_links_keep_the_search_filter_and_order(
     assert "/toggle?q=milk&amp;status=open&amp;sort=title&amp;page=2" in second.text
 
 
+def test_each_delete_form_brings_the_person_back_to_the_same_view_of_the_list(
+    client: TestClient, logged_in: Account
+) -> None:
+    make_tasks(client, logged_in, [f"Milk {n}" for n in range(25)])
+
+    page = client.get("/tasks?q=milk&status=open&sort=title&page=2")
+    plain = client.get("/tasks")
+
+    forms = re.findall(r'<form method="get" action="/tasks/\d+/delete".*?</form>', page.text, re.S)
+    assert len(forms) == 5
+    for form in forms:
+        assert '<input type="hidden" name="q" value="milk">' in form
+        assert '<input type="hidden" name="status" value="open">' in form
+        assert '<input type="hidden" name="sort" value="title">' in form
+        assert '<input type="hidden" name="page" value="2">' in form
+    plain_forms = re.findall(
+        r'<form method="get" action="/tasks/\d+/delete".*?</form>', plain.text, re.S
+    )
+    assert len(plain_forms) == 20
+    assert not any('type="hidden"' in form for form in plain_forms)
+
+
 def test_json_pages_link_to_the_next_and_previous(client: TestClient, logged_in: Account) -> None:
     make_tasks(client, logged_in, [f"Task {n}" for n in range(45)])
 
