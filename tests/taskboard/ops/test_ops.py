@@ -262,7 +262,7 @@ def test_a_sqlite_file_that_goes_away_answers_503_and_recovers(
         data.rename(tmp_path / "elsewhere")
         database: Database = app.state.database
         assert client.portal is not None
-        client.portal.call(database.engine.dispose)
+        client.portal.call(database.dispose)
 
         for headers, kind in [(JSON, "json"), (HTML, "html")]:
             response, elapsed = timed_get(client, "/probe", headers)
@@ -287,7 +287,7 @@ def test_a_session_store_outage_is_a_503_not_a_500(sqlite_template: Path, tmp_pa
         data.rename(tmp_path / "elsewhere")
         database: Database = app.state.database
         assert client.portal is not None
-        client.portal.call(database.engine.dispose)
+        client.portal.call(database.dispose)
 
         # /healthz itself never reads the database; the session cookie makes tiered load it.
         response = client.get("/healthz", headers=HTML)

@@ -118,7 +118,8 @@ class DatabaseGuard:
             self._gate.check = self._admit
             event.listen(engine, "handle_error", self._error)
             event.listen(engine, "checkout", self._checked_out)
-        event.listen(engine, "do_connect", self._connect)
+        for each in database.sync_engines:
+            event.listen(each, "do_connect", self._connect)
 
     @property
     def is_open(self) -> bool:
