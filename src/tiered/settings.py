@@ -105,6 +105,11 @@ class TieredSettings:
     idempotency_ttl: int = 24 * 3600
     """Seconds a submission's result is remembered, so resubmitting it creates nothing twice."""
 
+    fragment_cache_entries: int = 10_000
+    """How many bodies of ``{% cache %}`` blocks a process keeps (see
+    :mod:`tiered.jinja.cache`), the least recently used dropped first; 0 renders them every
+    time."""
+
     def __post_init__(self) -> None:
         if not self.debug and self.secret_key == PLACEHOLDER_SECRET:
             raise ImproperlyConfigured(
@@ -129,6 +134,11 @@ class TieredSettings:
                 raise ImproperlyConfigured(
                     f"{name} is {value!r}; expected a positive whole number."
                 )
+        if not isinstance(self.fragment_cache_entries, int) or self.fragment_cache_entries < 0:
+            raise ImproperlyConfigured(
+                f"fragment_cache_entries is {self.fragment_cache_entries!r}; expected a whole "
+                "number, 0 to keep nothing."
+            )
         if not isinstance(self.body_timeout_seconds, int | float) or self.body_timeout_seconds <= 0:
             raise ImproperlyConfigured(
                 f"body_timeout_seconds is {self.body_timeout_seconds!r}; expected a positive "

@@ -90,7 +90,12 @@ class Runtime:
         self.csrf = CsrfTokens(settings.secret_key, settings.csrf_max_age)
         static_dirs = [Path(d) for d in settings.static_dirs] + [TIERED_STATIC]
         self.static = StaticAssets(static_dirs, settings.static_prefix)
-        self.renderer = Renderer(settings.template_dirs, self.static, debug=settings.debug)
+        self.renderer = Renderer(
+            settings.template_dirs,
+            self.static,
+            debug=settings.debug,
+            fragment_cache_entries=settings.fragment_cache_entries,
+        )
         self.routes: Callable[[], Sequence[BaseRoute]] = tuple
         csp = {**_DEFAULT_CSP, **settings.content_security_policy}
         # The nonce lets in the page's own scripts and its inline stylesheet (a first visit's,

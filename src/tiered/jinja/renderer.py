@@ -36,15 +36,21 @@ from tiered.asgi.context import SCOPE_KEY, Flash, RequestContext, get_cookie, se
 from tiered.asgi.csrf import CSRF_FIELD
 from tiered.asgi.static import StaticAssets
 from tiered.flags.runtime import flag
+from tiered.jinja.cache import (
+    KEEPABLE,
+    REQUEST_ONLY,
+    FragmentCache,
+    FragmentStore,
+    capturing,
+    hole,
+    refuse_in_cache,
+)
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 IDEMPOTENCY_FIELD = "idempotency_key"
 APP_LAYOUT = "tiered/app_layout.html"
 """An app's layout for tiered's own pages (the error page): when the app has it, those pages get
 the app's header and navigation instead of tiered's bare layout."""
-
-
-_REQUEST_ONLY = "_tiered_request_only"
 
 
 def _request_only(function: _F) -> _F:
@@ -55,7 +61,7 @@ def _request_only(function: _F) -> _F:
     them, so :meth:`_BlockContext.call` hands it the context as it is. A ``{% set %}`` in a
     task row made each row's ``form_guard()`` copy the context: a tenth of the list's render.
     """
-    setattr(function, _REQUEST_ONLY, True)
+    setattr(function, REQUEST_ONLY, True)
     return pass_context(function)
 
 
@@ -67,6 +73,8 @@ def _ctx(context: Context) -> RequestContext:
 
 @_request_only
 def _csrf_token(context: Context) -> str:
+    if capturing():
+        return hole("csrf_token")
     return _ctx(context).csrf_token()
 
 
@@ -82,15 +90,32 @@ def _csrf_field(ctx: RequestContext) -> str:
 
 @_request_only
 def _csrf_input(context: Context) -> Markup:
+    if capturing():
+        return hole("csrf_input")
     return Markup(_csrf_field(_ctx(context)))  # noqa: S704 (the token is escaped)
+
+
+def _guard_fields(ctx: RequestContext) -> str:
+    key = f'<input type="hidden" name="{IDEMPOTENCY_FIELD}" value="{ctx.form_key()}">'
+    return _csrf_field(ctx) + key
 
 
 @_request_only
 def _form_guard(context: Context) -> Markup:
     """The CSRF token and a fresh idempotency key (see ``RequestContext.form_key``)."""
-    ctx = _ctx(context)
-    key = f'<input type="hidden" name="{IDEMPOTENCY_FIELD}" value="{ctx.form_key()}">'
-    return Markup(_csrf_field(ctx) + key)  # noqa: S704 (the token is escaped; the key is hex)
+    if capturing():
+        return hole("form_guard")
+    return Markup(_guard_fields(_ctx(context)))  # noqa: S704 (the token is escaped; the key is hex)
+
+
+for _global in (_csrf_token, _csrf_input, _form_guard):
+    setattr(_global, KEEPABLE, True)  # each leaves a hole in a kept body
+
+_FILLS = {
+    "csrf_token": lambda ctx: str(escape(ctx.csrf_token())),
+    "csrf_input": _csrf_field,
+    "form_guard": _guard_fields,
+}
 
 
 STYLE_COOKIE = "tiered_css"
@@ -200,9 +225,11 @@ class _BlockContext(Context):
     def call(self, obj: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """Call ``obj`` from a template; tiered's own globals get this context uncopied (see
         :func:`_request_only`), everything else Jinja's way."""
-        if getattr(obj, _REQUEST_ONLY, False):
+        if getattr(obj, REQUEST_ONLY, False):
             kwargs.pop("_loop_vars", None)
             kwargs.pop("_block_vars", None)
+            if capturing() and not hasattr(obj, KEEPABLE):
+                raise refuse_in_cache(obj.__name__.lstrip("_"))
             return obj(self, *args, **kwargs)
         return Context.call(self, obj, *args, **kwargs)
 
@@ -230,7 +257,12 @@ class Renderer:
     """The app's Jinja environment with tiered's templates and globals."""
 
     def __init__(
-        self, template_dirs: Sequence[str | Path], static: StaticAssets, *, debug: bool
+        self,
+        template_dirs: Sequence[str | Path],
+        static: StaticAssets,
+        *,
+        debug: bool,
+        fragment_cache_entries: int = 10_000,
     ) -> None:
         loader = ChoiceLoader(
             [
@@ -245,7 +277,12 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
             cache_size=1000,
+            extensions=[FragmentCache],
         )
+        self.fragments = FragmentStore(fragment_cache_entries)
+        """What ``{% cache %}`` blocks keep (see :mod:`tiered.jinja.cache`)."""
+        self.environment.fragment_store = self.fragments  # type: ignore[attr-defined]
+        self.environment.fragment_fills = _FILLS  # type: ignore[attr-defined]
         self.environment.template_class = _BlockTemplate
         self.environment.context_class = _BlockContext
         self.environment.globals.update(
