@@ -9,7 +9,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from tests.taskboard.conftest import Account, log_in
-from tests.taskboard.tasks.support import HX, JSON, make_tasks
+from tests.taskboard.tasks.support import HX, JSON, csrf, make_tasks
 from tiered.testing import CHROME_USER_AGENT, split_fragment
 
 LYNX = {"User-Agent": "Lynx/2.9.0 libwww-FM/2.14 SSL-MM/1.4.1 OpenSSL/3.0.2"}
@@ -307,3 +307,40 @@ def test_the_lite_tier_leaves_out_the_notes_previews_the_tasks_own_page_has(
     assert "Trains before ten" not in lite
     assert "Plan the trip" in lite
     assert "Trains before ten" in task
+
+
+def test_a_row_shows_the_task_as_it_is_now_after_every_kind_of_change(
+    client: TestClient, logged_in: Account
+) -> None:
+    """Rows are kept once rendered (tiered's cache tag, keyed by the task's version): an edit, a
+    toggle and an edit through the API each show at once, in every tier and representation."""
+    (task_id,) = make_tasks(client, logged_in, ["Buy milk"])
+    for headers in ({}, HX, LYNX, SAVE_DATA):
+        assert "Buy milk" in client.get("/tasks", headers=headers).text  # kept now
+
+    token = csrf(client)
+    edited = client.post(
+        f"/tasks/{task_id}",
+        data={"title": "Buy oat milk", "notes": "", "version": "1", "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert edited.status_code == 303, edited.text
+    toggled = client.post(
+        f"/tasks/{task_id}/toggle",
+        data={"done": "true", "csrf_token": csrf(client)},
+        follow_redirects=False,
+    )
+    assert toggled.status_code == 303, toggled.text
+
+    for headers in ({}, HX, LYNX, SAVE_DATA):
+        html = client.get("/tasks", headers=headers).text
+        assert "Buy oat milk" in html
+        assert "Buy milk" not in html
+        assert "Mark not done" in html
+    patched = client.patch(
+        f"/tasks/{task_id}",
+        json={"title": "Buy bread"},
+        headers={**JSON, "X-CSRF-Token": csrf(client)},
+    )
+    assert patched.status_code == 200, patched.text
+    assert "Buy bread" in client.get("/tasks").text
