@@ -26,7 +26,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import ExceptionContext
 
 import tiered
-from taskboard.db import CONNECT_TIMEOUT_SECONDS, Database
+from taskboard.db import ANSWERED_AT, CONNECT_TIMEOUT_SECONDS, Database
 
 logger = logging.getLogger("taskboard.ops")
 
@@ -84,7 +84,8 @@ class DatabaseGuard:
     :class:`tiered.ServiceUnavailable` at once, and the requests already waiting for a place in
     the pool fail at once too: a request meets at most one bounded wait on a database that is
     away. After the cool-down one request at a time probes; the first connection that opens, or
-    passes its pre-ping at checkout, closes the breaker.
+    that the server has answered on since the failure (a check at checkout, see
+    :func:`taskboard.db._check_when_idle`), closes the breaker.
 
     Hooked into the engine's events (and the pool's admission gate), so it covers every path to
     the database: the request's session, the session store, ``/readyz``. ``clock`` is for tests.
@@ -100,6 +101,7 @@ class DatabaseGuard:
         self.cooldown_seconds = cooldown_seconds
         self._clock = clock
         self._failing = False
+        self._failed_at = float("-inf")
         self._open_until = 0.0
         self._prober: asyncio.Task[Any] | None = None
         self._gate = database.gate
@@ -160,8 +162,10 @@ class DatabaseGuard:
         if isinstance(context.original_exception, self._stalled):
             self._trip(context.original_exception)
 
-    def _checked_out(self, _dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
-        if self._failing:  # a pooled connection passed its pre-ping: the database answers
+    def _checked_out(self, _dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        # A connection the server answered on after the failure: the database answers. (One
+        # handed out unchecked, used just before, proves nothing; its statement will tell.)
+        if self._failing and record.info.get(ANSWERED_AT, float("-inf")) > self._failed_at:
             self._recovered()
 
     def _trip(self, exc: BaseException) -> None:
@@ -173,6 +177,7 @@ class DatabaseGuard:
                 self.cooldown_seconds,
             )
         self._failing = True
+        self._failed_at = time.monotonic()  # the connections' clock (taskboard.db.ANSWERED_AT)
         self._prober = None
         self._open_until = self._clock() + self.cooldown_seconds
         if self._gate is not None:
