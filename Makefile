@@ -79,7 +79,7 @@ bench-slow3g: $(VENV)/.synced ## First and repeat visits per tier in Chromium on
 	$(BIN)/python -m bench.slow3g $(if $(BASELINE),--baseline $(BASELINE))
 
 .PHONY: bench-topology
-bench-topology: $(VENV)/.synced ## Taskboard behind nginx (TLS) with 1 and 2 instances, against one direct, on PostgreSQL (~3 min; not in make bench)
+bench-topology: $(VENV)/.synced ## Taskboard behind nginx (TLS) with 1 and 2 instances, against one direct, on PostgreSQL (~5 min; not in make bench)
 	$(BIN)/python -m bench.topology
 
 vendor: ## Re-vendor htmx and Swagger UI from the npm registry and verify their pinned hashes
