@@ -128,9 +128,16 @@ class UserAgent:
     kind: UserAgentKind
 
 
+def prepare_user_agent_parser() -> None:
+    """Build the parser now (about 0.2 s, once per process): tiered's lifespan does it at start,
+    so no request waits for it."""
+    _parser()
+
+
 @cache
 def _parser() -> ua_parser.Parser:
-    # Built on first use, not at import: compiling uap-core's rules takes about 0.2 s. No cache
+    # Built on first use (or by prepare_user_agent_parser at an app's start), not at import:
+    # compiling uap-core's rules takes about 0.2 s, which a command or a test need not pay. No cache
     # inside the parser, since parse_user_agent's lru_cache already holds the results we keep.
     # Only the rules of the domains parse_user_agent asks for (_DOMAINS): the operating-system
     # rules would take another ~2.5 MiB compiled, in every process, and never be used.

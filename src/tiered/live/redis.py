@@ -120,9 +120,12 @@ class RedisLiveBus:
         self._renew_epoch = False
         self._catching_up: asyncio.Task[None] | None = None
         self._closed = False
+        # Imported with the bus, not at the module's import (redis.asyncio costs ~15 MB in a
+        # process that uses no Redis), nor at the first request: importing it took a fresh
+        # instance's event loop half a second while the requests behind it waited.
+        import redis.asyncio  # noqa: F401
 
-    # Connections, made on first use in the event loop that serves requests; redis.asyncio is
-    # imported here because it costs ~15 MB in a process that uses no Redis.
+    # Connections, made on first use in the event loop that serves requests.
 
     def _redis(self) -> aioredis.Redis:
         import redis.asyncio as aioredis

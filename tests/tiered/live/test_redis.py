@@ -6,6 +6,8 @@ Two buses on the same Redis and prefix stand for two instances of an app.
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import time
 from contextlib import aclosing
 from urllib.parse import urlsplit
@@ -186,3 +188,17 @@ def test_bad_arguments_are_refused_with_the_fix() -> None:
         RedisLiveBus(REDIS_URL, timeout_seconds=0)
     with pytest.raises(ImproperlyConfigured, match="the key TTL at least retention_seconds"):
         RedisLiveBus(REDIS_URL, retention_seconds=600, key_ttl_seconds=60)
+
+
+def test_the_bus_loads_the_redis_client_when_it_is_made_not_at_the_first_request() -> None:
+    """Importing redis.asyncio took a fresh instance's event loop half a second, while the
+    requests behind its first one waited; a process without Redis still never loads it."""
+    script = (
+        "import sys\n"
+        "import tiered.live.redis as bus\n"
+        "assert 'redis.asyncio' not in sys.modules, 'loaded at import'\n"
+        "bus.RedisLiveBus('redis://127.0.0.1:1/0')\n"
+        "assert 'redis.asyncio' in sys.modules, 'not loaded with the bus'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
