@@ -20,8 +20,8 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Annotated, Any, cast
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import Annotated, Any, TypeVar, cast
 
 from fastapi import Depends, Path
 from pydantic import AfterValidator
@@ -29,6 +29,7 @@ from sqlalchemy import (
     Engine,
     Executable,
     MetaData,
+    Result,
     Row,
     create_engine,
     event,
@@ -58,6 +59,8 @@ from taskboard.ops.pool import (
     FairPool,
     pool_size_for,
 )
+
+_T = TypeVar("_T")
 
 CONNECT_TIMEOUT_SECONDS = 3
 """How long a request waits for SQLite's file before the app answers 503."""
@@ -242,19 +245,24 @@ class Database:
         It does not see what a session of the same request has written and not committed; what
         is changed afterwards is read with the ORM, which tracks it.
         """
-        if self.reader is not None:
-            with self.reader.connect() as sync:
-                return sync.execute(statement, params).all()
-        async with self._connect() as connection:
-            return await connection.run_sync(lambda sync: sync.execute(statement, params).all())
+        return await self._read(statement, params, Result.all)
 
     async def first_row(self, statement: Executable, params: Mapping[str, Any]) -> Row[Any] | None:
         """The first row of a read as :meth:`rows` makes it, or None."""
+        return await self._read(statement, params, Result.first)
+
+    async def _read(
+        self,
+        statement: Executable,
+        params: Mapping[str, Any],
+        take: Callable[[Result[Any]], _T],
+    ) -> _T:
+        """``take`` of the statement's result, read as :meth:`rows` describes."""
         if self.reader is not None:
             with self.reader.connect() as sync:
-                return sync.execute(statement, params).first()
+                return take(sync.execute(statement, params))
         async with self._connect() as connection:
-            return await connection.run_sync(lambda sync: sync.execute(statement, params).first())
+            return await connection.run_sync(lambda sync: take(sync.execute(statement, params)))
 
     @contextlib.asynccontextmanager
     async def _connect(self) -> AsyncIterator[AsyncConnection]:
