@@ -1,27 +1,28 @@
-"""One app's tiered machinery: settings, templates, static files, sessions, CSRF, idempotency."""
+"""One app's tiered machinery: settings, templates, static files, sessions, CSRF, idempotency.
+
+The layers above this one (the templates, the flags) are reached through what it declares of
+them, :class:`Pages` and :class:`FlagSource`; :func:`tiered.install` builds the real ones and
+hands them in, so nothing here imports upward.
+"""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.routing import BaseRoute, Match
 from starlette.types import Scope
 
-if TYPE_CHECKING:
-    from tiered.flags.runtime import Flags
-
-from tiered.asgi.context import RequestContext
+from tiered.asgi.context import Flash, RequestContext
 from tiered.asgi.csrf import CsrfTokens
 from tiered.asgi.idempotency import IdempotencyStore, MemoryIdempotencyStore
 from tiered.asgi.sessions import MemorySessionStore, SessionCookie, SessionStore
 from tiered.asgi.static import StaticAssets
 from tiered.core.forms import FormState
 from tiered.core.negotiation import Representation
-from tiered.jinja.renderer import Renderer
 from tiered.settings import TieredSettings
 
 FORM_ENDPOINT_ATTRIBUTE = "__tiered_form__"
@@ -71,6 +72,43 @@ _DEFAULT_CSP: dict[str, str] = {
 }
 
 
+class Pages(Protocol):
+    """The app's templates, as the layers below them render with them (error pages, a view's
+    page or fragment); :class:`tiered.jinja.renderer.Renderer` is the one tiered builds."""
+
+    def page(self, template: str, context: Mapping[str, Any]) -> str:
+        """The whole page ``template`` renders."""
+        ...
+
+    def block(self, template: str, block: str, context: Mapping[str, Any]) -> str:
+        """One block of ``template``, alone."""
+        ...
+
+    def fragment(self, template: str, block: str, context: Mapping[str, Any]) -> str:
+        """One block of ``template`` as an enhanced request's answer (with what goes out of
+        band beside it)."""
+        ...
+
+    def flash_region(self, messages: list[Flash]) -> str:
+        """The flash messages, swapped into their region out of band."""
+        ...
+
+
+class FlagSource(Protocol):
+    """The app's feature flags, as :func:`tiered.flag` asks them; :class:`tiered.Flags` is the
+    one tiered provides."""
+
+    def is_enabled(self, connection: HTTPConnection, key: str) -> bool:
+        """Whether flag ``key`` is on for this request."""
+        ...
+
+
+def static_assets(settings: TieredSettings) -> StaticAssets:
+    """The app's static files (``settings.static_dirs``), then tiered's own."""
+    static_dirs = [Path(d) for d in settings.static_dirs] + [TIERED_STATIC]
+    return StaticAssets(static_dirs, settings.static_prefix)
+
+
 class Runtime:
     """Built once by :func:`tiered.install`; every request reaches it through its context."""
 
@@ -78,9 +116,11 @@ class Runtime:
         self,
         settings: TieredSettings,
         *,
+        static: StaticAssets,
+        pages: Pages,
         session_store: SessionStore | None = None,
         idempotency_store: IdempotencyStore | None = None,
-        flags: Flags | None = None,
+        flags: FlagSource | None = None,
     ) -> None:
         self.settings = settings
         self.flags = flags
@@ -88,14 +128,8 @@ class Runtime:
         self.idempotency: IdempotencyStore = idempotency_store or MemoryIdempotencyStore()
         self.session_cookie = SessionCookie(settings.secret_key)
         self.csrf = CsrfTokens(settings.secret_key, settings.csrf_max_age)
-        static_dirs = [Path(d) for d in settings.static_dirs] + [TIERED_STATIC]
-        self.static = StaticAssets(static_dirs, settings.static_prefix)
-        self.renderer = Renderer(
-            settings.template_dirs,
-            self.static,
-            debug=settings.debug,
-            fragment_cache_entries=settings.fragment_cache_entries,
-        )
+        self.static = static
+        self.renderer = pages
         self.routes: Callable[[], Sequence[BaseRoute]] = tuple
         csp = {**_DEFAULT_CSP, **settings.content_security_policy}
         # The nonce lets in the page's own scripts and its inline stylesheet (a first visit's,

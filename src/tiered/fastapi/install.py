@@ -21,7 +21,7 @@ from tiered.asgi.dispatch import DirectDispatch
 from tiered.asgi.idempotency import IdempotencyStore
 from tiered.asgi.middleware import TieredMiddleware
 from tiered.asgi.problems import problem_from_http_exception, problem_response, request_problem
-from tiered.asgi.runtime import Runtime, safe_next
+from tiered.asgi.runtime import Runtime, safe_next, static_assets
 from tiered.asgi.sessions import SessionStore
 from tiered.core.capabilities import CHOICE_COOKIE
 from tiered.core.errors import BadRequest, HTTPProblem, NotFound
@@ -30,6 +30,7 @@ from tiered.fastapi.docs import install_docs
 from tiered.fastapi.lean import bypass, direct_endpoint, expand
 from tiered.fastapi.openapi import install_openapi
 from tiered.flags.runtime import Flags
+from tiered.jinja.renderer import Renderer
 from tiered.settings import TieredSettings
 from tiered.telemetry.endpoints import TelemetryEndpoints
 from tiered.telemetry.runtime import Telemetry
@@ -61,8 +62,20 @@ def install(
         settings = TieredSettings.from_environ(**setting_overrides)
     elif setting_overrides:
         settings = settings.replace(**setting_overrides)
+    static = static_assets(settings)
+    renderer = Renderer(
+        settings.template_dirs,
+        static,
+        debug=settings.debug,
+        fragment_cache_entries=settings.fragment_cache_entries,
+    )
     runtime = Runtime(
-        settings, session_store=session_store, idempotency_store=idempotency_store, flags=flags
+        settings,
+        static=static,
+        pages=renderer,
+        session_store=session_store,
+        idempotency_store=idempotency_store,
+        flags=flags,
     )
     app.state.tiered = runtime
 
@@ -96,7 +109,7 @@ def install(
 
     prefix = settings.internal_prefix
     if telemetry is not None:
-        _install_telemetry(app, runtime, telemetry, flags)
+        _install_telemetry(app, runtime, renderer, telemetry, flags)
     _wrap_lifespan(app, flags, telemetry)
     app.router.routes.append(
         Route(f"{settings.static_prefix}/{{path:path}}", runtime.static, methods=["GET", "HEAD"])
@@ -114,12 +127,16 @@ def install(
 
 
 def _install_telemetry(
-    app: Starlette, runtime: Runtime, telemetry: Telemetry, flags: Flags | None
+    app: Starlette,
+    runtime: Runtime,
+    renderer: Renderer,
+    telemetry: Telemetry,
+    flags: Flags | None,
 ) -> None:
     endpoints = TelemetryEndpoints(telemetry, runtime.settings.internal_prefix)
     app.router.routes.extend(endpoints.routes())
     # The layout hands these to the bootstrap script (a <meta>), which posts to them.
-    runtime.renderer.environment.globals["telemetry_urls"] = {
+    renderer.environment.globals["telemetry_urls"] = {
         "beacon": endpoints.beacon_path,
         "report": endpoints.report_path,
     }
