@@ -116,6 +116,21 @@ def test_the_app_sizes_its_pool_from_the_servers_max_connections(
 
 @pytest.mark.postgres
 @needs_postgres
+def test_the_pool_is_open_before_the_first_request(postgres_url: str, tmp_path: Path) -> None:
+    """A fresh instance behind a proxy takes load at once: its connections must not be opened
+    by that load (the topology bench's tail was a fresh instance's first seconds)."""
+    app = create_app(Settings(database_url=postgres_url, secret_key=SECRET, data_dir=tmp_path))
+
+    with TestClient(app, base_url="http://127.0.0.1:8000"):
+        database: Database = app.state.database
+        pool = database.engine.sync_engine.pool
+        assert database.pool_size is not None
+        assert pool.checkedin() == database.pool_size  # type: ignore[attr-defined]
+        assert pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+@pytest.mark.postgres
+@needs_postgres
 def test_the_app_will_not_start_with_more_instances_than_the_server_has_connections(
     postgres_url: str, tmp_path: Path
 ) -> None:

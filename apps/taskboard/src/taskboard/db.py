@@ -17,7 +17,9 @@ traceback in the log.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
@@ -60,6 +62,7 @@ from taskboard.ops.pool import (
     pool_size_for,
 )
 
+logger = logging.getLogger("taskboard.db")
 _T = TypeVar("_T")
 
 CONNECT_TIMEOUT_SECONDS = 3
@@ -214,13 +217,39 @@ class Database:
         return None if self.gate is None else self.gate.size
 
     async def start(self) -> None:
-        """Size PostgreSQL's pool from the server's ``max_connections`` and ``instances``:
-        raises :class:`tiered.ImproperlyConfigured` when they cannot fit. Nothing for SQLite."""
+        """Size PostgreSQL's pool from the server's ``max_connections`` and ``instances``
+        (raises :class:`tiered.ImproperlyConfigured` when they cannot fit), then open all of
+        its connections. Nothing for SQLite.
+
+        Opened here, before the server takes a request, rather than as load asks for them: a
+        fresh instance that took load at once (behind nginx, in a rolling restart) spent its
+        first seconds waiting on new PostgreSQL backends, and every request past 250 ms in the
+        topology bench fell in those seconds (bench/README.md, part 6). Ten connections open
+        side by side in a few milliseconds.
+        """
         if self.gate is None:
             return
         async with self.engine.connect() as connection:
             max_connections = int(await connection.scalar(text("SHOW max_connections")) or 0)
-        self.gate.resize(pool_size_for(max_connections, self.instances, self.explicit_pool_size))
+        size = pool_size_for(max_connections, self.instances, self.explicit_pool_size)
+        self.gate.resize(size)
+        async with contextlib.AsyncExitStack() as held:
+            # All held at once, so each is a connection of its own; back in the pool on exit.
+            # Every attempt ends before the stack does, so none is left checked out.
+            opened = await asyncio.gather(
+                *(held.enter_async_context(self.engine.connect()) for _ in range(size)),
+                return_exceptions=True,
+            )
+        failures = [found for found in opened if isinstance(found, BaseException)]
+        if failures:
+            # The pool opens the rest when load asks for them; the instance still serves.
+            logger.warning(
+                "Opened %d of the pool's %d PostgreSQL connections at start; the rest open "
+                "on demand. The first failure: %s",
+                size - len(failures),
+                size,
+                failures[0],
+            )
 
     async def rows(self, statement: Executable, params: Mapping[str, Any]) -> Sequence[Row[Any]]:
         """The rows of a read of committed data that loads no ORM entity (columns, not
