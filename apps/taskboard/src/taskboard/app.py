@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -78,16 +77,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await anyio.to_thread.run_sync(migrate, settings.database_url)
         await database.start()  # sizes PostgreSQL's pool from its max_connections
         await flags.refresh()  # the first request already sees the stored overrides
-        # Everything alive now (modules, templates, the app's objects) lives as long as the
-        # app: take it out of the cyclic collector's sight, so its collections walk only what
-        # requests allocate (~0.3 ms less a list page; bench/README.md), and give it back at
-        # shutdown (an app made and stopped many times in one process, as in tests). ua-parser's
-        # rules and the common passwords are built on first use, after this.
-        gc.freeze()
+        # tiered's lifespan freezes what is alive once this start is done (tiered.install).
         try:
             yield
         finally:
-            gc.unfreeze()
             await live_bus.aclose()
             jobs.close()
             if isinstance(idempotency, tiered.RedisIdempotencyStore):
