@@ -4,7 +4,8 @@ Run: ``make bench`` (under 10 minutes on 2 quiet cores) or ``make bench-quick`` 
 minutes); or ``python -m bench [--quick] [--no-postgres] [--no-lighthouse] [--no-save]``.
 
 1. framework overhead (``bench.framework``): 5 s runs, 2 interleaved rounds, each endpoint warmed
-   up for 1 s first; quick: 1 s runs, 2 rounds, no warm-up;
+   up for 1 s first; quick: 1 s runs, 2 rounds, no warm-up; then the same endpoints in-process
+   (each app awaited directly: 3 rounds of 3,000 requests an endpoint, quick 300; ~15 s);
 2. the core's decisions (``bench.core_decisions``: 1 s per figure; quick 0.2 s), then what flags
    and telemetry add (``bench.telemetry_overhead``: 0.5 s batches, 3 rounds; quick 0.2 s, 2);
 3. Taskboard under load, 5. servers and memory, 4. page weight and Lighthouse, 7. the list page
@@ -48,6 +49,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     parts: list[tuple[str, Callable[[], None]]] = [
         ("1. Framework overhead", lambda: framework.main([*quick, *save])),
+        (
+            "1. Framework overhead, in-process",
+            lambda: framework.main(["--in-process", *quick, *save]),
+        ),
         (
             "2. The core's decisions",
             lambda: core_decisions.main(["--seconds", "0.2" if args.quick else "1", *quick, *save]),

@@ -1,4 +1,4 @@
-"""The apps ``bench/framework.py`` serves: ``json`` and ``fortunes`` written six ways.
+"""The apps ``bench/framework.py`` serves: ``json`` and ``fortunes`` written five ways.
 
 Each factory builds one app for ``uvicorn --factory``. ``fortunes`` follows the public
 TechEmpower rules: read every row of the ``fortune`` table (SQLite, at ``TIERED_BENCH_DB``), add
@@ -164,3 +164,22 @@ def tiered_view() -> FastAPI:
         return _fortunes_model(rows())
 
     return app
+
+
+# --- (e) bare Starlette with the tiered view's data: its models and its template -------------
+
+
+def starlette_models() -> Starlette:
+    """(a) with what (d)'s handler returns and its template reads: the rows as ``Fortunes``
+    (a Pydantic model a row), shown through ``f.id`` and ``f.message``. (a) against (e) is what
+    that style of handler costs; (e) against (d) is what tiered costs (fortunes only)."""
+    rows = FortuneRows()
+    template = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True).get_template(
+        "tiered_fortunes.html"
+    )
+
+    async def fortunes(request: Request) -> Response:
+        data = _fortunes_model(rows())
+        return Response(template.render(fortunes=data.fortunes), media_type="text/html")
+
+    return Starlette(routes=[Route("/fortunes", fortunes)])

@@ -1,7 +1,8 @@
 """What tiered costs over plain Starlette and plain FastAPI: ``json`` and ``fortunes`` over HTTP.
 
 Run: ``make bench`` or ``make bench-quick`` (with every other benchmark); or alone,
-``python -m bench.framework [--quick] [--seconds S] [--rounds N] [--warmup S]``.
+``python -m bench.framework [--quick] [--seconds S] [--rounds N] [--warmup S]``, and in-process
+(each app awaited directly, no server) ``python -m bench.framework --in-process [--quick]``.
 
 Every variant in ``bench/fortunes_apps.py`` runs in its own uvicorn process (uvloop, httptools,
 one worker) pinned to CPU 0; wrk (2 threads, 64 connections) runs pinned to CPU 1. Each endpoint's
@@ -14,6 +15,7 @@ alike; ratios are taken within a round, and the medians over rounds are printed 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import datetime
 import importlib.metadata
@@ -59,6 +61,7 @@ VARIANTS: dict[str, tuple[str, str]] = {
     "starlette": ("bare_starlette", "(a) bare Starlette"),
     "fastapi": ("plain_fastapi", "(b) plain FastAPI + Jinja2Templates"),
     "starlette+templates": ("starlette_templates", "(c) Starlette route + Jinja2Templates"),
+    "starlette+models": ("starlette_models", "(e) bare Starlette with the tiered view's data"),
     "tiered view": ("tiered_view", "(d) tiered @view on FastAPI"),
 }
 
@@ -124,6 +127,7 @@ ENDPOINTS = [
             "starlette",
             "fastapi",
             "starlette+templates",
+            "starlette+models",
             "tiered view",
         )
     ),
@@ -285,7 +289,7 @@ def results_path(quick: bool = False) -> Path:
     return RESULTS / f"{datetime.date.today().isoformat()}{'-quick' if quick else ''}.json"
 
 
-PART_KEYS = ("core_decisions", "flags_telemetry")
+PART_KEYS = ("core_decisions", "flags_telemetry", "in_process")
 """Part 2's reports, kept under these keys of the same file as the framework's."""
 
 
@@ -431,6 +435,111 @@ def measure(seconds: float, warmup: float, rounds: int) -> dict[str, object]:
     }
 
 
+# --- in-process: each variant's ASGI app awaited directly -------------------------------------
+
+
+IN_PROCESS_REQUESTS = 3000
+"""Requests a measurement (``--in-process``); each round measures every endpoint once."""
+
+
+async def _in_process(rounds: int, count: int) -> dict[str, Any]:
+    """µs a request, each endpoint's app awaited directly: no server, no socket, one request at
+    a time. Steadier than HTTP on a shared machine (what the server does is the same for every
+    variant, and what makes over-HTTP figures drift is mostly outside the app); the best of
+    ``rounds`` is kept, and the ratios are of those bests."""
+    from bench import fortunes_apps
+    from bench.telemetry_overhead import lifespan, per_request_us
+
+    apps: dict[str, Any] = {}
+    stops = []
+    samples: dict[str, list[float]] = {e.label: [] for e in ENDPOINTS}
+    try:
+        for variant, (factory, _) in VARIANTS.items():
+            apps[variant] = getattr(fortunes_apps, factory)()
+            stops.append(await lifespan(apps[variant]))
+        for endpoint in ENDPOINTS:
+            await _verify_in_process(apps[endpoint.variant], endpoint)
+            await per_request_us(apps[endpoint.variant], _raw(endpoint), count // 10, endpoint.path)
+        for round_ in range(1, rounds + 1):
+            print(f"Round {round_} of {rounds} (in-process)", flush=True)
+            for endpoint in ENDPOINTS:
+                app = apps[endpoint.variant]
+                us = await per_request_us(app, _raw(endpoint), count, endpoint.path)
+                samples[endpoint.label].append(us)
+                print(f"  {endpoint.label:40} {us:7.1f} µs", flush=True)
+    finally:
+        for stop in stops:
+            await stop()
+    best = {label: min(found) for label, found in samples.items()}
+    rows = []
+    for endpoint in ENDPOINTS:
+        baseline = BASELINE_TEST[endpoint.test]
+        mine = best[endpoint.label]
+        rows.append(
+            {
+                "test": endpoint.test,
+                "variant": endpoint.variant,
+                "us_per_request": round(mine, 2),
+                "x_fastapi": round(best[f"{baseline} / fastapi"] / mine, 3),
+                "x_starlette": round(best[f"{baseline} / starlette"] / mine, 3),
+                "samples_us": [round(us, 2) for us in samples[endpoint.label]],
+            }
+        )
+    return {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "cpu": _cpu_model(),
+        "load_average_before": round(_load_average(), 2),
+        "settings": {"requests": count, "rounds": rounds, "kept": "the best of the rounds"},
+        "results": rows,
+    }
+
+
+def _raw(endpoint: Endpoint) -> list[tuple[bytes, bytes]]:
+    headers = {"host": "127.0.0.1:8000", **{k.lower(): v for k, v in endpoint.headers.items()}}
+    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+
+
+async def _verify_in_process(app: Any, endpoint: Endpoint) -> None:
+    """The same check as over HTTP: status, ``Content-Type`` and body."""
+    from bench.telemetry_overhead import scope_for
+
+    messages: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        messages.append(dict(message))
+
+    await app(scope_for(_raw(endpoint), endpoint.path), receive, send)
+    start = messages[0]
+    headers = {name.decode().lower(): value.decode() for name, value in start["headers"]}
+    body = b"".join(m.get("body", b"") for m in messages[1:])
+    content_type = headers.get("content-type", "").split(";")[0]
+    if (
+        start["status"] != 200
+        or content_type != endpoint.content_type.split(";")[0]
+        or not endpoint.check(body)
+    ):
+        raise SystemExit(
+            f"{endpoint.label} answered {start['status']} {headers.get('content-type')} "
+            f"in-process, not the expected {endpoint.content_type}:\n{body[:300]!r}"
+        )
+
+
+def print_in_process(report: dict[str, Any]) -> None:
+    print()
+    print(f"{report['cpu']}; in-process, the best of {report['settings']['rounds']} rounds")
+    header = f"{'test':18} {'variant':19} {'µs/req':>8} {'x FastAPI':>9} {'x Starlette':>11}"
+    print(header)
+    print("-" * len(header))
+    for row in report["results"]:
+        print(
+            f"{row['test']:18} {row['variant']:19} {row['us_per_request']:8.1f} "
+            f"{row['x_fastapi']:9.2f} {row['x_starlette']:11.2f}"
+        )
+
+
 def print_table(report: dict[str, object]) -> None:
     rows = report["results"]
     assert isinstance(rows, list)
@@ -467,8 +576,25 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="seconds of load on each endpoint before the rounds (default 1; quick 0: the check "
         "has served each endpoint once)",
     )
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="await each app directly instead of over HTTP (no server; µs a request; "
+        f"{IN_PROCESS_REQUESTS} requests a measurement, quick {IN_PROCESS_REQUESTS // 10})",
+    )
     parser.add_argument("--no-save", action="store_true", help="do not write bench/results/")
     args = parser.parse_args(argv)
+    if args.in_process:
+        count = IN_PROCESS_REQUESTS // 10 if args.quick else IN_PROCESS_REQUESTS
+        with tempfile.TemporaryDirectory() as directory:
+            database = Path(directory) / "fortunes.sqlite3"
+            create_database(database)
+            os.environ[DB_ENVIRON] = str(database)
+            report = asyncio.run(_in_process(max(args.rounds, 3), count))
+        print_in_process(report)
+        if not args.no_save:
+            print(f"\nWritten to {save_results(report, quick=args.quick, part='in_process')}")
+        return
     require_wrk()
     seconds = args.seconds or (QUICK_SECONDS if args.quick else SECONDS)
     # wrk takes whole seconds only

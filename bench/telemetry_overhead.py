@@ -32,6 +32,7 @@ from typing import Any
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
 from pydantic import BaseModel
+from starlette.applications import Starlette
 from starlette.requests import Request
 
 import tiered
@@ -114,15 +115,15 @@ def build(templates: Path, with_flags: bool, telemetry: str) -> FastAPI:
     return app
 
 
-def scope_for(headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+def scope_for(headers: list[tuple[bytes, bytes]], path: str = "/board") -> dict[str, Any]:
     return {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
         "method": "GET",
         "scheme": "http",
-        "path": "/board",
-        "raw_path": b"/board",
+        "path": path,
+        "raw_path": path.encode(),
         "root_path": "",
         "query_string": b"",
         "headers": headers,
@@ -131,8 +132,10 @@ def scope_for(headers: list[tuple[bytes, bytes]]) -> dict[str, Any]:
     }
 
 
-async def per_request_us(app: FastAPI, headers: list[tuple[bytes, bytes]], count: int) -> float:
-    scope = scope_for(headers)
+async def per_request_us(
+    app: Starlette, headers: list[tuple[bytes, bytes]], count: int, path: str = "/board"
+) -> float:
+    scope = scope_for(headers, path)
     statuses: list[int] = []
 
     async def receive() -> dict[str, Any]:
@@ -151,7 +154,7 @@ async def per_request_us(app: FastAPI, headers: list[tuple[bytes, bytes]], count
     return elapsed / count * 1e6
 
 
-async def lifespan(app: FastAPI) -> Callable[[], Awaitable[None]]:
+async def lifespan(app: Starlette) -> Callable[[], Awaitable[None]]:
     """Start the app's lifespan (telemetry closes in it); return the coroutine that ends it."""
     queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     started = asyncio.Event()
