@@ -90,7 +90,8 @@ class Workers:
         self.log = log
         self.processes: list[subprocess.Popen[bytes]] = []
 
-    def start(self) -> subprocess.Popen[bytes]:
+    def start(self, command: list[str] | None = None) -> subprocess.Popen[bytes]:
+        """The worker above, or ``command`` (a ``taskboard`` command line) with its settings."""
         env = {
             **os.environ,
             "DATABASE_URL": self.settings.database_url.replace("+inline", ""),
@@ -103,7 +104,13 @@ class Workers:
             env["BROKER_URL"] = self.settings.broker
         with self.log.open("ab") as out:
             process = subprocess.Popen(
-                [sys.executable, "-c", WORKER], env=env, stdout=out, stderr=subprocess.STDOUT
+                [
+                    sys.executable,
+                    *(["-m", "taskboard.cli", *command] if command else ["-c", WORKER]),
+                ],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
         self.processes.append(process)
         return process
@@ -191,6 +198,27 @@ def test_a_worker_runs_a_queued_job(settings: Settings, workers: Workers) -> Non
 
     assert (job.status, count, job.attempts) == ("done", 300, 1), job.error
     assert job.result == {"imported": 300, "file_name": "big.csv"}
+
+
+def test_a_worker_says_when_it_takes_jobs_by_writing_its_ready_file(
+    settings: Settings, workers: Workers, tmp_path: Path
+) -> None:
+    """What ``taskboard stack`` waits for before it lets traffic in: a worker's start is seconds
+    of CPU, and a stack that took load during it served its first seconds at half speed."""
+    ready = tmp_path / "worker.ready"
+    ready.write_text("left by an earlier worker\n", encoding="utf-8")
+    process = workers.start(["worker", f"--ready-file={ready}"])
+    deadline = time.monotonic() + 60
+    while (ready.read_text(encoding="utf-8") if ready.exists() else "") != f"{process.pid}\n":
+        assert process.poll() is None, workers.log.read_text(encoding="utf-8")
+        assert time.monotonic() < deadline, "no ready file after 60 s"
+        time.sleep(0.05)
+    owner, job_id = _run(_queued_import(settings, 20))
+    _send(settings, job_id)
+
+    job, count = _wait_for(settings, job_id, owner, lambda j, c: j.status in service.FINISHED)
+
+    assert (job.status, count) == ("done", 20), job.error
 
 
 def test_a_worker_killed_mid_import_leaves_it_to_finish_once(

@@ -18,6 +18,7 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
 from typing import TextIO
 
 from sqlalchemy import exc as sa_exc
@@ -103,6 +104,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     worker.add_argument(
         "--concurrency", type=_positive, default=1, help="jobs run at once (1: in this process)"
+    )
+    worker.add_argument(
+        "--ready-file",
+        type=Path,
+        help="write this file once the worker takes jobs (what `taskboard stack` waits for)",
     )
     worker.set_defaults(run=_worker)
 
@@ -244,7 +250,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
     from taskboard.jobs import worker
 
     _apply_migrations(settings, sys.stderr, apart=True)
-    worker.main(settings, concurrency=args.concurrency)
+    worker.main(settings, concurrency=args.concurrency, ready_file=args.ready_file)
     return OK
 
 

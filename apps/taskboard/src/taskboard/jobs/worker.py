@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import create_engine, or_, select, update
@@ -142,10 +144,31 @@ def start_sweeping(settings: Settings, interval: float | None = None) -> threadi
     return stop
 
 
-def main(settings: Settings, *, concurrency: int = 1, loglevel: str = "WARNING") -> None:
+def main(
+    settings: Settings,
+    *,
+    concurrency: int = 1,
+    loglevel: str = "WARNING",
+    ready_file: Path | None = None,
+) -> None:
     """Run a worker in this process until it is told to stop (SIGTERM: the job in hand
-    finishes first; SIGKILL: its message goes back to the queue, or the sweep resends it)."""
+    finishes first; SIGKILL: its message goes back to the queue, or the sweep resends it).
+
+    ``ready_file`` is written (the process id) once the worker consumes from its queue: a
+    supervisor that waits for it knows the worker's start (imports, the broker's connection),
+    a few seconds of CPU, is over before it sends traffic to the instances beside it.
+    """
+    from celery import signals
+
     app = build(settings)
+    if ready_file is not None:
+        ready_file.unlink(missing_ok=True)
+
+        def ready(**_: Any) -> None:
+            ready_file.write_text(f"{os.getpid()}\n", encoding="utf-8")
+
+        # weak=False: the receiver is a closure that nothing else holds.
+        signals.worker_ready.connect(ready, weak=False)
     stop = start_sweeping(settings)
     print(
         f"Taskboard worker: jobs from {shown_url(settings.broker_url)}, queue {settings.job_queue}",

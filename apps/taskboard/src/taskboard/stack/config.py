@@ -89,6 +89,10 @@ class StatePaths:
     def worker_log(self, slot: int) -> Path:
         return self.logs / f"worker-{slot}.log"
 
+    def worker_ready(self, slot: int) -> Path:
+        """Written by the job worker in ``slot`` once it takes jobs (``--ready-file``)."""
+        return self.root / f"worker-{slot}.ready"
+
     def instance_log(self, slot: int) -> Path:
         return self.logs / f"instance-{slot}.log"
 
@@ -96,6 +100,8 @@ class StatePaths:
         for directory in (self.root, self.tls, self.nginx, self.logs):
             directory.mkdir(parents=True, exist_ok=True)
         self.tls.chmod(0o700)  # the CA's key lives here
+        for stale in self.root.glob("worker-*.ready"):  # a stack before this one's workers
+            stale.unlink()
 
 
 @dataclass(frozen=True, slots=True)

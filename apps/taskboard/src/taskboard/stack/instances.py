@@ -174,6 +174,7 @@ class JobWorker:
 
     slot: int
     process: asyncio.subprocess.Process
+    ready_file: Path
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -186,7 +187,12 @@ class JobWorker:
 
     @classmethod
     async def start(
-        cls, slot: int, environ: Mapping[str, str], log: Path, preexec: Preexec = None
+        cls,
+        slot: int,
+        environ: Mapping[str, str],
+        log: Path,
+        ready_file: Path,
+        preexec: Preexec = None,
     ) -> JobWorker:
         with log.open("ab") as out:
             out.write(f"--- job worker {slot}, {time.ctime()}\n".encode())
@@ -196,6 +202,7 @@ class JobWorker:
                 "-m",
                 "taskboard.cli",
                 "worker",
+                f"--ready-file={ready_file}",
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=out,
                 stderr=out,
@@ -203,7 +210,26 @@ class JobWorker:
                 start_new_session=True,
                 preexec_fn=preexec,
             )
-        return cls(slot=slot, process=process)
+        return cls(slot=slot, process=process, ready_file=ready_file)
+
+    async def wait_ready(self) -> None:
+        """Return once the worker takes jobs (its ready file exists); raise if it exits or the
+        time runs out. Its start (Celery, the app's modules, the broker) is seconds of CPU: a
+        stack that sent traffic before it was over served its first seconds at half speed."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + READY_TIMEOUT
+        while loop.time() < deadline:
+            if not self.running:
+                raise RuntimeError(
+                    f"job worker {self.slot} (pid {self.pid}) exited with code "
+                    f"{self.process.returncode} before it took jobs"
+                )
+            if self.ready_file.exists():
+                return
+            await asyncio.sleep(0.1)  # polling for the file the worker writes when ready
+        raise TimeoutError(
+            f"job worker {self.slot} (pid {self.pid}) not taking jobs after {READY_TIMEOUT:.0f} s"
+        )
 
     async def stop(self) -> int | None:
         """``SIGTERM`` (Celery's warm shutdown: the job in hand finishes), then ``SIGKILL`` to

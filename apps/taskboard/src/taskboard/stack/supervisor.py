@@ -120,16 +120,22 @@ class Stack:
             return False
         first = [self._start_instance(slot) for slot in range(config.instances)]
         self.slots = list(await asyncio.gather(*first))
+        self.workers = [await self._start_worker(slot) for slot in range(config.workers)]
+        # Traffic comes only once everything has started: the workers' start is seconds of
+        # CPU, and on a small machine it halved what a stack served in its first seconds.
         await asyncio.gather(*(instance.wait_ready() for instance in self.slots))
         log.info(
             "Instances ready: %s.",
             ", ".join(f"{i.slot} (pid {i.pid}, {i.address})" for i in self.slots),
         )
+        await asyncio.gather(*(worker.wait_ready() for worker in self.workers))
+        if self.workers:
+            log.info(
+                "Job workers taking jobs: %s.",
+                ", ".join(f"{w.slot} (pid {w.pid})" for w in self.workers),
+            )
         if self._stopping.is_set():
             return False
-        self.workers = [await self._start_worker(slot) for slot in range(config.workers)]
-        if self.workers:
-            log.info("Job workers: %s.", ", ".join(f"{w.slot} (pid {w.pid})" for w in self.workers))
         await self._start_nginx()
         self._write_state()
         return not self._stopping.is_set()
@@ -186,7 +192,11 @@ class Stack:
 
     async def _start_worker(self, slot: int) -> JobWorker:
         worker = await JobWorker.start(
-            slot, self._environ, self.state.worker_log(slot), self._preexec
+            slot,
+            self._environ,
+            self.state.worker_log(slot),
+            self.state.worker_ready(slot),
+            self._preexec,
         )
         self._spawn(self._watch_worker(worker))
         return worker
