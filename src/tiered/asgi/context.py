@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from starlette.requests import HTTPConnection
 
+from tiered.asgi.cookies import cookie_name
 from tiered.asgi.sessions import Session
 from tiered.core.capabilities import Client
 from tiered.core.errors import ImproperlyConfigured
@@ -230,17 +231,6 @@ def flash(connection: HTTPConnection, message: str, level: FlashLevel = "success
         flash(request, "Task created.")
     """
     context_of(connection).flash(message, level)
-
-
-HOST_PREFIX = "__Host-"
-"""Before the names of cookies tiered sets over https: browsers then accept them only from this
-very host over https, with ``Path=/`` and no ``Domain``, so neither a sibling subdomain nor a
-plain-http page can plant or overwrite them."""
-
-
-def cookie_name(name: str, secure: bool) -> str:
-    """The name a cookie goes by on a request whose cookies are ``Secure`` or not."""
-    return HOST_PREFIX + name if secure else name
 
 
 def get_cookie(connection: HTTPConnection, name: str) -> str | None:

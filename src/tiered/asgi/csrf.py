@@ -24,7 +24,7 @@ from collections.abc import Mapping
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner
 
-from tiered.asgi.sessions import SignedCookie
+from tiered.asgi.cookies import SignedCookie
 
 CSRF_FIELD = "csrf_token"
 """The hidden form field that carries the token."""
@@ -97,6 +97,12 @@ class CsrfTokens:
 
     def write_cookie(self, visitor_secret: str) -> str:
         return self._cookie.write(visitor_secret)
+
+    def cookie_header(
+        self, name: str, visitor_secret: str, max_age: int, secure: bool
+    ) -> tuple[bytes, bytes]:
+        """``Set-Cookie`` for the visitor's secret, signed, as cookie ``name``."""
+        return self._cookie.header(name, visitor_secret, max_age, secure)
 
     def issue(self, visitor_secret: str) -> str:
         """A fresh token for a form shown to the visitor with this secret."""

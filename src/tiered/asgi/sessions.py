@@ -21,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Iterator, MutableMapping
 from typing import Any, Protocol
 
-from itsdangerous import BadSignature, Signer
+from tiered.asgi.cookies import SignedCookie
 
 
 class SessionStore(Protocol):
@@ -116,23 +116,6 @@ class Session(MutableMapping[str, Any]):
         self._data.clear()
         self.rotate()
         self.cleared = True
-
-
-class SignedCookie:
-    """A cookie value signed with the app's secret, read back only if the signature holds."""
-
-    def __init__(self, secret_key: str, salt: str) -> None:
-        self._signer = Signer(secret_key, salt=salt)
-
-    def read(self, value: str) -> str | None:
-        """The value a cookie carries, or ``None`` if the signature does not hold."""
-        try:
-            return self._signer.unsign(value).decode("ascii")
-        except (BadSignature, UnicodeDecodeError):
-            return None
-
-    def write(self, value: str) -> str:
-        return self._signer.sign(value).decode("ascii")
 
 
 class SessionCookie(SignedCookie):

@@ -40,10 +40,10 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
+from tiered.asgi.bodies import read_form
 from tiered.asgi.context import FlashLevel, RequestContext, context_of
 from tiered.asgi.csrf import CSRF_FIELD, MESSAGES
 from tiered.asgi.idempotency import StoredResponse, key_in_flight, key_reused
-from tiered.asgi.middleware import read_form
 from tiered.asgi.problems import PROBLEMS_ONLY_ATTRIBUTE, problem_from_errors
 from tiered.asgi.runtime import FORM_ENDPOINT_ATTRIBUTE
 from tiered.core.capabilities import Client

@@ -1,4 +1,5 @@
-"""A body over ``max_body_bytes`` is refused with 413, whether its length is declared or not."""
+"""tiered.asgi.bodies: a body over ``max_body_bytes`` is refused with 413, whether its length is
+declared or not."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Security headers on every response: CSP with a per-response nonce, and the fixed set."""
+"""tiered.asgi.headers: security headers on every response (CSP with a per-response nonce, and the
+fixed set)."""
 
 from __future__ import annotations
 
