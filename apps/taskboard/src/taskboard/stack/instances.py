@@ -15,7 +15,7 @@ import socket
 import ssl
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +28,28 @@ STOP_TIMEOUT = 30.0
 """How long an instance may take to finish its requests after ``SIGTERM`` before it is killed."""
 
 Preexec = Callable[[], None] | None
+
+
+async def wait_until(
+    ready: Callable[[], Awaitable[bool]],
+    process: asyncio.subprocess.Process,
+    name: str,
+    exited: str,
+    late: str,
+) -> None:
+    """Poll ``ready`` every 0.1 s until it says so; raise when ``process`` (``name``) exits
+    first (``exited``: what it did not get to) or after :data:`READY_TIMEOUT` (``late``)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + READY_TIMEOUT
+    while loop.time() < deadline:
+        if process.returncode is not None:
+            raise RuntimeError(
+                f"{name} (pid {process.pid}) exited with code {process.returncode} {exited}"
+            )
+        if await ready():
+            return
+        await asyncio.sleep(0.1)  # polling: neither says when it is ready on its own
+    raise TimeoutError(f"{name} (pid {process.pid}) {late} after {READY_TIMEOUT:.0f} s")
 
 
 def free_port() -> int:
@@ -92,19 +114,12 @@ class Instance:
 
     async def wait_ready(self) -> None:
         """Return once ``GET /readyz`` answers 200; raise if it exits or the time runs out."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + READY_TIMEOUT
-        while loop.time() < deadline:
-            if not self.running:
-                raise RuntimeError(
-                    f"instance {self.slot} (pid {self.pid}) exited with code "
-                    f"{self.process.returncode} before it was ready"
-                )
-            if await readyz(self.port) == 200:
-                return
-            await asyncio.sleep(0.1)  # polling the instance's /readyz until it answers 200
-        raise TimeoutError(
-            f"instance {self.slot} (pid {self.pid}) not ready after {READY_TIMEOUT:.0f} s"
+
+        async def answers() -> bool:
+            return await readyz(self.port) == 200
+
+        await wait_until(
+            answers, self.process, f"instance {self.slot}", "before it was ready", "not ready"
         )
 
     async def stop(self) -> int | None:
@@ -216,19 +231,16 @@ class JobWorker:
         """Return once the worker takes jobs (its ready file exists); raise if it exits or the
         time runs out. Its start (Celery, the app's modules, the broker) is seconds of CPU: a
         stack that sent traffic before it was over served its first seconds at half speed."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + READY_TIMEOUT
-        while loop.time() < deadline:
-            if not self.running:
-                raise RuntimeError(
-                    f"job worker {self.slot} (pid {self.pid}) exited with code "
-                    f"{self.process.returncode} before it took jobs"
-                )
-            if self.ready_file.exists():
-                return
-            await asyncio.sleep(0.1)  # polling for the file the worker writes when ready
-        raise TimeoutError(
-            f"job worker {self.slot} (pid {self.pid}) not taking jobs after {READY_TIMEOUT:.0f} s"
+
+        async def took_jobs() -> bool:
+            return self.ready_file.exists()
+
+        await wait_until(
+            took_jobs,
+            self.process,
+            f"job worker {self.slot}",
+            "before it took jobs",
+            "not taking jobs",
         )
 
     async def stop(self) -> int | None:
