@@ -95,9 +95,6 @@ class CsrfTokens:
         """The visitor's secret from its cookie, or ``None`` when the signature does not hold."""
         return self._cookie.read(value)
 
-    def write_cookie(self, visitor_secret: str) -> str:
-        return self._cookie.write(visitor_secret)
-
     def cookie_header(
         self, name: str, visitor_secret: str, max_age: int, secure: bool
     ) -> tuple[bytes, bytes]:
