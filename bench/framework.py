@@ -233,10 +233,17 @@ def _verify(endpoint: Endpoint, port: int) -> None:
         body = response.read()
         content_type = response.headers.get("content-type")
         status = response.status
+    _check_response(endpoint, status, content_type, body)
+
+
+def _check_response(
+    endpoint: Endpoint, status: int, content_type: str | None, body: bytes, how: str = ""
+) -> None:
+    """Stop unless the response is the endpoint's: 200, its ``Content-Type``, its body."""
     if status != 200 or content_type != endpoint.content_type or not endpoint.check(body):
         raise SystemExit(
-            f"{endpoint.label}: wrong response (status {status}, Content-Type {content_type!r}); "
-            f"body starts {body[:200]!r}. Fix the variant before measuring it."
+            f"{endpoint.label}{how}: wrong response (status {status}, Content-Type "
+            f"{content_type!r}); body starts {body[:200]!r}. Fix the variant before measuring it."
         )
 
 
@@ -515,16 +522,7 @@ async def _verify_in_process(app: Any, endpoint: Endpoint) -> None:
     start = messages[0]
     headers = {name.decode().lower(): value.decode() for name, value in start["headers"]}
     body = b"".join(m.get("body", b"") for m in messages[1:])
-    content_type = headers.get("content-type", "").split(";")[0]
-    if (
-        start["status"] != 200
-        or content_type != endpoint.content_type.split(";")[0]
-        or not endpoint.check(body)
-    ):
-        raise SystemExit(
-            f"{endpoint.label} answered {start['status']} {headers.get('content-type')} "
-            f"in-process, not the expected {endpoint.content_type}:\n{body[:300]!r}"
-        )
+    _check_response(endpoint, start["status"], headers.get("content-type"), body, " in-process")
 
 
 def print_in_process(report: dict[str, Any]) -> None:
